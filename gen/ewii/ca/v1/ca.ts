@@ -116,6 +116,14 @@ export interface GetTrustBundleResponse {
   bundle?: TrustBundle | undefined;
 }
 
+export interface ListTrustBundlesRequest {
+}
+
+export interface ListTrustBundlesResponse {
+  /** Required. Every bundle, the operator trust domain's first. */
+  bundles: TrustBundle[];
+}
+
 /** A tenant: one customer, with its own trust domain and CA. */
 export interface Tenant {
   /**
@@ -1186,6 +1194,127 @@ export const GetTrustBundleResponse: MessageFns<GetTrustBundleResponse> = {
     message.bundle = (object.bundle !== undefined && object.bundle !== null)
       ? TrustBundle.fromPartial(object.bundle)
       : undefined;
+    return message;
+  },
+};
+
+function createBaseListTrustBundlesRequest(): ListTrustBundlesRequest {
+  return {};
+}
+
+export const ListTrustBundlesRequest: MessageFns<ListTrustBundlesRequest> = {
+  encode(_: ListTrustBundlesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListTrustBundlesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListTrustBundlesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListTrustBundlesRequest {
+    return {};
+  },
+
+  toJSON(_: ListTrustBundlesRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListTrustBundlesRequest>, I>>(base?: I): ListTrustBundlesRequest {
+    return ListTrustBundlesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListTrustBundlesRequest>, I>>(_: I): ListTrustBundlesRequest {
+    const message = createBaseListTrustBundlesRequest();
+    return message;
+  },
+};
+
+function createBaseListTrustBundlesResponse(): ListTrustBundlesResponse {
+  return { bundles: [] };
+}
+
+export const ListTrustBundlesResponse: MessageFns<ListTrustBundlesResponse> = {
+  encode(message: ListTrustBundlesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.bundles) {
+      TrustBundle.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListTrustBundlesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListTrustBundlesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.bundles.push(TrustBundle.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListTrustBundlesResponse {
+    return {
+      bundles: globalThis.Array.isArray(object?.bundles) ? object.bundles.map((e: any) => TrustBundle.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ListTrustBundlesResponse): unknown {
+    const obj: any = {};
+    if (message.bundles?.length) {
+      obj.bundles = message.bundles.map((e) => TrustBundle.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListTrustBundlesResponse>, I>>(base?: I): ListTrustBundlesResponse {
+    return ListTrustBundlesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListTrustBundlesResponse>, I>>(object: I): ListTrustBundlesResponse {
+    const message = createBaseListTrustBundlesResponse();
+    message.bundles = object.bundles?.map((e) => TrustBundle.fromPartial(e)) || [];
     return message;
   },
 };
@@ -3806,6 +3935,22 @@ export const CAServiceService = {
       Buffer.from(GetTrustBundleResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetTrustBundleResponse => GetTrustBundleResponse.decode(value),
   },
+  /**
+   * Returns the trust bundles of the operator trust domain and of every
+   * enabled tenant, so relays and hubs can validate any client. Caller:
+   * workload of the operator trust domain, or admin.
+   */
+  listTrustBundles: {
+    path: "/ewii.ca.v1.CAService/ListTrustBundles" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListTrustBundlesRequest): Buffer =>
+      Buffer.from(ListTrustBundlesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListTrustBundlesRequest => ListTrustBundlesRequest.decode(value),
+    responseSerialize: (value: ListTrustBundlesResponse): Buffer =>
+      Buffer.from(ListTrustBundlesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListTrustBundlesResponse => ListTrustBundlesResponse.decode(value),
+  },
   /** Creates a tenant with its own trust domain and CA key. Caller: admin. */
   createTenant: {
     path: "/ewii.ca.v1.CAService/CreateTenant" as const,
@@ -3983,6 +4128,12 @@ export interface CAServiceServer extends UntypedServiceImplementation {
    * Caller: workload or admin.
    */
   getTrustBundle: handleUnaryCall<GetTrustBundleRequest, GetTrustBundleResponse>;
+  /**
+   * Returns the trust bundles of the operator trust domain and of every
+   * enabled tenant, so relays and hubs can validate any client. Caller:
+   * workload of the operator trust domain, or admin.
+   */
+  listTrustBundles: handleUnaryCall<ListTrustBundlesRequest, ListTrustBundlesResponse>;
   /** Creates a tenant with its own trust domain and CA key. Caller: admin. */
   createTenant: handleUnaryCall<CreateTenantRequest, CreateTenantResponse>;
   /** Lists every tenant, enabled or not. Caller: admin. */
@@ -4093,6 +4244,26 @@ export interface CAServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetTrustBundleResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Returns the trust bundles of the operator trust domain and of every
+   * enabled tenant, so relays and hubs can validate any client. Caller:
+   * workload of the operator trust domain, or admin.
+   */
+  listTrustBundles(
+    request: ListTrustBundlesRequest,
+    callback: (error: ServiceError | null, response: ListTrustBundlesResponse) => void,
+  ): ClientUnaryCall;
+  listTrustBundles(
+    request: ListTrustBundlesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListTrustBundlesResponse) => void,
+  ): ClientUnaryCall;
+  listTrustBundles(
+    request: ListTrustBundlesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListTrustBundlesResponse) => void,
   ): ClientUnaryCall;
   /** Creates a tenant with its own trust domain and CA key. Caller: admin. */
   createTenant(
