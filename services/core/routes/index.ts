@@ -1,0 +1,2 @@
+export { InMemoryRouteRegistry, RedisRouteRegistry } from "./registry.js";
+export type { RouteEntry, RouteRegistry } from "./registry.js";
