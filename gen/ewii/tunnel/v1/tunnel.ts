@@ -149,11 +149,23 @@ export interface QueryRequest {
   deadlineUnixMs: bigint;
   /** Required. SPIFFE ID of the operator caller, for the client's own log. */
   callerSpiffeId: string;
+  /**
+   * Required. SHA-256 of the catalog SQL text per engine ("sqlite",
+   * "postgres"), lowercase hexadecimal. The client compares the entry for
+   * its dataset's engine with the hash of its local copy; `sql_sha256` is
+   * used when the map has no entry for that engine.
+   */
+  sqlSha256ByEngine: { [key: string]: string };
 }
 
 export interface QueryRequest_ParamsEntry {
   key: string;
   value?: Value | undefined;
+}
+
+export interface QueryRequest_SqlSha256ByEngineEntry {
+  key: string;
+  value: string;
 }
 
 /** Column names and declared types, sent once before any rows. */
@@ -811,6 +823,7 @@ function createBaseQueryRequest(): QueryRequest {
     maxRows: 0,
     deadlineUnixMs: 0n,
     callerSpiffeId: "",
+    sqlSha256ByEngine: {},
   };
 }
 
@@ -843,6 +856,9 @@ export const QueryRequest: MessageFns<QueryRequest> = {
     if (message.callerSpiffeId !== "") {
       writer.uint32(66).string(message.callerSpiffeId);
     }
+    globalThis.Object.entries(message.sqlSha256ByEngine).forEach(([key, value]: [string, string]) => {
+      QueryRequest_SqlSha256ByEngineEntry.encode({ key: key as any, value }, writer.uint32(74).fork()).join();
+    });
     return writer;
   },
 
@@ -926,6 +942,17 @@ export const QueryRequest: MessageFns<QueryRequest> = {
             message.callerSpiffeId = reader.string();
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            const entry9 = QueryRequest_SqlSha256ByEngineEntry.decode(reader, reader.uint32());
+            if (entry9.value !== undefined) {
+              message.sqlSha256ByEngine[entry9.key] = entry9.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -985,6 +1012,33 @@ export const QueryRequest: MessageFns<QueryRequest> = {
         : isSet(object.caller_spiffe_id)
         ? globalThis.String(object.caller_spiffe_id)
         : "",
+      sqlSha256ByEngine: isObject(object.sqlSha256ByEngine)
+        ? (globalThis.Object.entries(object.sqlSha256ByEngine) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.sql_sha256_by_engine)
+        ? (globalThis.Object.entries(object.sql_sha256_by_engine) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -1020,6 +1074,15 @@ export const QueryRequest: MessageFns<QueryRequest> = {
     if (message.callerSpiffeId !== "") {
       obj.callerSpiffeId = message.callerSpiffeId;
     }
+    if (message.sqlSha256ByEngine) {
+      const entries = globalThis.Object.entries(message.sqlSha256ByEngine) as [string, string][];
+      if (entries.length > 0) {
+        obj.sqlSha256ByEngine = {};
+        entries.forEach(([k, v]) => {
+          obj.sqlSha256ByEngine[k] = v;
+        });
+      }
+    }
     return obj;
   },
 
@@ -1046,6 +1109,13 @@ export const QueryRequest: MessageFns<QueryRequest> = {
       ? BigInt(object.deadlineUnixMs)
       : 0n;
     message.callerSpiffeId = object.callerSpiffeId ?? "";
+    message.sqlSha256ByEngine = (globalThis.Object.entries(object.sqlSha256ByEngine ?? {}) as [string, string][])
+      .reduce((acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      }, {});
     return message;
   },
 };
@@ -1131,6 +1201,95 @@ export const QueryRequest_ParamsEntry: MessageFns<QueryRequest_ParamsEntry> = {
     const message = createBaseQueryRequest_ParamsEntry();
     message.key = object.key ?? "";
     message.value = (object.value !== undefined && object.value !== null) ? Value.fromPartial(object.value) : undefined;
+    return message;
+  },
+};
+
+function createBaseQueryRequest_SqlSha256ByEngineEntry(): QueryRequest_SqlSha256ByEngineEntry {
+  return { key: "", value: "" };
+}
+
+export const QueryRequest_SqlSha256ByEngineEntry: MessageFns<QueryRequest_SqlSha256ByEngineEntry> = {
+  encode(message: QueryRequest_SqlSha256ByEngineEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): QueryRequest_SqlSha256ByEngineEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseQueryRequest_SqlSha256ByEngineEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): QueryRequest_SqlSha256ByEngineEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: QueryRequest_SqlSha256ByEngineEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<QueryRequest_SqlSha256ByEngineEntry>, I>>(
+    base?: I,
+  ): QueryRequest_SqlSha256ByEngineEntry {
+    return QueryRequest_SqlSha256ByEngineEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<QueryRequest_SqlSha256ByEngineEntry>, I>>(
+    object: I,
+  ): QueryRequest_SqlSha256ByEngineEntry {
+    const message = createBaseQueryRequest_SqlSha256ByEngineEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
     return message;
   },
 };
