@@ -1,0 +1,143 @@
+import { lookupQuery, type CompiledPolicy, type CompiledQuery, type CompiledRule, type RuleIndex } from "./compile.js";
+import { quoteValue } from "./document.js";
+import { convertValue, type CheckedParams, type ParamValue } from "./params.js";
+import type { RateLimiter } from "./rate-limit.js";
+import { DEFAULT_DENY_RULE } from "./references.js";
+
+export type { ParamValue } from "./params.js";
+
+/** What a decision is about. `principal` is the caller's SPIFFE ID. */
+export interface EvaluationRequest {
+  principal: string;
+  tenant: string;
+  dataset: string;
+  queryId: string;
+  params: Record<string, ParamValue>;
+}
+
+/** Outcome of an evaluation; `maxRows` is 0 when denied. */
+export interface Decision {
+  effect: "allow" | "deny";
+  /** Name of the deciding rule, or "default-deny". */
+  rule: string;
+  policyVersion: number;
+  /** Why, in words safe to log and to send to the caller: never a parameter value. */
+  reason: string;
+  maxRows: number;
+}
+
+/** A SPIFFE ID as the evaluator accepts it: lowercase trust domain, then non-empty path segments. */
+const SPIFFE_ID = /^spiffe:\/\/[a-z0-9._-]+(\/[A-Za-z0-9._-]+)+$/;
+const DOT_SEGMENT = /\/\.\.?(\/|$)/;
+const TENANT_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/**
+ * Decides one request against a compiled policy.
+ *
+ * Order: the query must exist in the catalog and its parameters must pass
+ * the catalog's type and range checks; then any matching deny rule denies
+ * (deny overrides allow); then the first matching allow rule in document
+ * order allows, subject to its rate limit; otherwise the default deny
+ * applies. A rule matches when the tenant, principal, dataset and query are
+ * in its lists and all its conditions hold.
+ *
+ * Rate limits are enforced only when `rateLimiter` is given; a token is
+ * taken only for a request that would otherwise be allowed.
+ */
+export function evaluate(policy: CompiledPolicy, request: EvaluationRequest, now: Date, rateLimiter?: RateLimiter): Decision {
+  const version = policy.version;
+  const query = lookupQuery(policy, request.dataset, request.queryId);
+  if (query === undefined) {
+    return deny(DEFAULT_DENY_RULE, version, `query ${quoteValue(request.queryId)} is not in the catalog of dataset ${quoteValue(request.dataset)} in policy version ${version}`);
+  }
+  if (!SPIFFE_ID.test(request.principal) || DOT_SEGMENT.test(request.principal)) {
+    return deny(DEFAULT_DENY_RULE, version, "the principal is not a valid SPIFFE ID with a path");
+  }
+  if (!TENANT_NAME.test(request.tenant)) {
+    return deny(DEFAULT_DENY_RULE, version, "the tenant is not a valid tenant name (a DNS label such as \"acme\")");
+  }
+  const checked = checkParams(query, request.params);
+  if (typeof checked === "string") return deny(DEFAULT_DENY_RULE, version, checked);
+
+  const principalKeys = principalPatterns(request.principal);
+  const denyCandidates = candidates(query.denyRules, request.tenant, principalKeys);
+  for (const rule of denyCandidates) {
+    if (rule.checkConditions(checked, now) === undefined) {
+      return deny(rule.name, version, `denied by rule ${JSON.stringify(rule.name)}`);
+    }
+  }
+
+  let firstMiss: string | undefined;
+  for (const rule of candidates(query.allowRules, request.tenant, principalKeys)) {
+    const miss = rule.checkConditions(checked, now);
+    if (miss !== undefined) {
+      firstMiss ??= miss;
+      continue;
+    }
+    if (rule.ratePerMinute !== undefined && rateLimiter !== undefined) {
+      if (!rateLimiter.tryTake(`${rule.name}\u0000${request.principal}`, rule.ratePerMinute, now.getTime())) {
+        return deny(rule.name, version, `the rate limit of rule ${JSON.stringify(rule.name)} (${rule.ratePerMinute} per minute per principal) is exhausted; retry later`);
+      }
+    }
+    const maxRows = rule.maxRows === undefined ? query.maxRows : Math.min(rule.maxRows, query.maxRows);
+    return { effect: "allow", rule: rule.name, policyVersion: version, reason: `allowed by rule ${JSON.stringify(rule.name)}`, maxRows };
+  }
+  const detail = firstMiss === undefined ? "no allow rule covers this principal, tenant and query" : `no allow rule applies: ${firstMiss}`;
+  return deny(DEFAULT_DENY_RULE, version, detail);
+}
+
+function deny(rule: string, policyVersion: number, reason: string): Decision {
+  return { effect: "deny", rule, policyVersion, reason, maxRows: 0 };
+}
+
+/** Type-checks request parameters against the catalog; returns the checked values or the reason they fail. */
+function checkParams(query: CompiledQuery, params: Record<string, ParamValue>): CheckedParams | string {
+  const checked: CheckedParams = new Map();
+  for (const name in params) {
+    const param = query.params.get(name);
+    if (param === undefined) return `parameter ${quoteValue(name)} is not declared by query ${JSON.stringify(query.queryId)}`;
+    const value = convertValue(name, param.type, params[name]);
+    if (value !== null && typeof value === "object") return value.reason;
+    if (value === null) {
+      if (param.required) return `parameter ${JSON.stringify(name)} is required and must not be null`;
+    } else {
+      const reason = param.check(value);
+      if (reason !== undefined) return reason;
+    }
+    checked.set(name, value);
+  }
+  for (const name of query.requiredParams) {
+    if (!checked.has(name)) return `parameter ${JSON.stringify(name)} is required by query ${JSON.stringify(query.queryId)} and is missing`;
+  }
+  return checked;
+}
+
+/**
+ * Returns the index keys that can match a principal: the ID itself and each
+ * prefix ending in '/' after the trust domain. Prefixes end on a segment
+ * boundary, so "spiffe://td/caller/" never matches "spiffe://td/callerx".
+ */
+function principalPatterns(principal: string): string[] {
+  const keys = [principal];
+  const pathStart = principal.indexOf("/", "spiffe://".length);
+  for (let slash = pathStart; slash !== -1; slash = principal.indexOf("/", slash + 1)) keys.push(principal.slice(0, slash + 1));
+  return keys;
+}
+
+/** Collects the rules filed under the tenant (and "*") and the principal's patterns, in document order. */
+function candidates(index: RuleIndex, tenant: string, principalKeys: readonly string[]): CompiledRule[] {
+  const found: CompiledRule[] = [];
+  collect(index.get(tenant), principalKeys, found);
+  collect(index.get("*"), principalKeys, found);
+  if (found.length > 1) found.sort((a, b) => a.index - b.index);
+  return found;
+}
+
+function collect(byPrincipal: Map<string, CompiledRule[]> | undefined, principalKeys: readonly string[], found: CompiledRule[]): void {
+  if (byPrincipal === undefined) return;
+  for (const key of principalKeys) {
+    const rules = byPrincipal.get(key);
+    if (rules === undefined) continue;
+    for (const rule of rules) if (!found.includes(rule)) found.push(rule);
+  }
+}
