@@ -1,0 +1,219 @@
+import { createHash, randomBytes } from "node:crypto";
+import { status } from "@grpc/grpc-js";
+import type { AuditRecord } from "../../gen/ewii/audit/v1/audit.js";
+import type { ExecuteQueryRequest, ExecuteQueryResponse } from "../../gen/ewii/hub/v1/hub.js";
+import type { ResultSummary, Row, Value } from "../../gen/ewii/tunnel/v1/tunnel.js";
+import { EwiiError, asError, isEwiiError } from "../core/errors.js";
+import type { PeerIdentity, ServerStreamContext } from "../core/grpc/index.js";
+import { LogField } from "../core/log.js";
+import { canonicalParamsBytes, RowDigest, verifySummarySignature } from "../client/query/summary.js";
+import type { AuditAppender, ClientConnection, ClientConnector, HubDecision, PolicyGate } from "./ports.js";
+
+export interface ExecuteDeps {
+  operatorTrustDomain: string;
+  policy: PolicyGate;
+  audit: AuditAppender;
+  connector: ClientConnector;
+  /** Returns the revocation sequence covering the caller, or undefined. */
+  callerRevocation: (peer: PeerIdentity) => number | undefined;
+  /** Reason to refuse every new query (stale revocation or policy state), or undefined. */
+  refusal: () => string | undefined;
+  now?: () => number;
+}
+
+/** Builds the client SPIFFE ID from a full ID or a path within the tenant's trust domain. */
+export function resolveClientId(tenant: string, client: string, operatorTrustDomain: string): string {
+  const trustDomain = `${tenant}.tenants.${operatorTrustDomain}`;
+  if (client.startsWith("spiffe://")) {
+    if (!client.startsWith(`spiffe://${trustDomain}/`)) {
+      throw new EwiiError("ERR_CLIENT_WRONG_TENANT", `client ${client} is not in tenant ${tenant}'s trust domain ${trustDomain}; pass a SPIFFE ID of that trust domain or a path such as /client/site-1`, { status: status.INVALID_ARGUMENT });
+    }
+    return client;
+  }
+  if (!client.startsWith("/")) {
+    throw new EwiiError("ERR_CLIENT_INVALID", `client "${client}" must be a SPIFFE ID or a path starting with "/", for example /client/site-1`, { status: status.INVALID_ARGUMENT });
+  }
+  return `spiffe://${trustDomain}${client}`;
+}
+
+function requireField(value: string, name: string): void {
+  if (value.trim() === "") throw new EwiiError("ERR_REQUEST_INVALID", `ExecuteQuery field "${name}" is required`, { status: status.INVALID_ARGUMENT });
+}
+
+/** Canonical JSON of the parameters for the audit service, which stores an HMAC of it unless configured otherwise. */
+function paramsJson(params: Record<string, Value>): string {
+  return Buffer.from(canonicalParamsBytes(params)).toString("utf8");
+}
+
+/**
+ * Runs ExecuteQuery: deny-set check, local policy decision, durable
+ * `query.started` (or `query.denied`) record, the query over the
+ * end-to-end session, signature verification, and the closing record.
+ */
+export async function executeQuery(request: ExecuteQueryRequest, ctx: ServerStreamContext<ExecuteQueryResponse>, deps: ExecuteDeps): Promise<void> {
+  const now = deps.now ?? Date.now;
+  const startedMs = now();
+  const caller = ctx.peer;
+  if (caller === undefined || caller.trustDomain !== deps.operatorTrustDomain) {
+    throw new EwiiError("ERR_CALLER_NOT_OPERATOR", `caller ${caller?.spiffeId ?? "(anonymous)"} is not an operator workload; call the hub with an SVID of ${deps.operatorTrustDomain}`, { status: status.PERMISSION_DENIED });
+  }
+  for (const field of ["tenant", "client", "dataset", "queryId"] as const) requireField(request[field], field);
+
+  const refusal = deps.refusal();
+  if (refusal !== undefined) throw new EwiiError("ERR_HUB_NOT_SERVING", `query refused: ${refusal}`, { status: status.UNAVAILABLE });
+  const revokedSequence = deps.callerRevocation(caller);
+  if (revokedSequence !== undefined) {
+    throw new EwiiError("ERR_REVOKED", `caller ${caller.spiffeId} (serial ${caller.serial}) is revoked (revocation sequence ${revokedSequence})`, { status: status.PERMISSION_DENIED });
+  }
+
+  const clientSpiffeId = resolveClientId(request.tenant, request.client, deps.operatorTrustDomain);
+  const requestId = randomBytes(16);
+  const requestIdHex = requestId.toString("hex");
+  const logger = ctx.logger.child({ [LogField.requestId]: requestIdHex, [LogField.tenant]: request.tenant, [LogField.clientSpiffeId]: clientSpiffeId });
+  const decision = deps.policy.decide({ principal: caller.spiffeId, tenant: request.tenant, dataset: request.dataset, queryId: request.queryId, params: request.params });
+
+  const base: Partial<AuditRecord> = {
+    requestId: requestIdHex,
+    tenant: request.tenant,
+    callerSpiffeId: caller.spiffeId,
+    callerSerial: caller.serial,
+    clientSpiffeId,
+    dataset: request.dataset,
+    queryId: request.queryId,
+    paramsRawJson: paramsJson(request.params),
+    decision: decision.effect,
+    rule: decision.rule,
+    policyVersion: BigInt(decision.policyVersion),
+  };
+
+  if (decision.effect === "deny") {
+    await appendOrRefuse(deps.audit, { ...base, event: "query.denied", outcome: "denied" }, ctx.signal);
+    logger.info("query denied by policy", { rule: decision.rule, policy_version: decision.policyVersion });
+    throw new EwiiError("ERR_POLICY_DENIED", `query ${request.queryId} on ${request.tenant}/${request.dataset} denied by rule "${decision.rule}" (policy version ${decision.policyVersion}): ${decision.reason}`, { status: status.PERMISSION_DENIED });
+  }
+
+  await appendOrRefuse(deps.audit, { ...base, event: "query.started" }, ctx.signal);
+
+  let connection: ClientConnection | undefined;
+  try {
+    connection = await deps.connector.connect(clientSpiffeId, ctx.signal);
+    const outcome = await relayQuery(request, requestId, decision, connection, ctx);
+    const elapsedMs = now() - startedMs;
+    const [sequence] = await appendOrRefuse(
+      deps.audit,
+      {
+        ...base,
+        event: "query.completed",
+        outcome: "ok",
+        sqlSha256: outcome.summary.sqlSha256,
+        clientSerial: outcome.summary.signerSerial,
+        relayId: connection.relayId,
+        rows: outcome.summary.rowCount,
+        bytes: outcome.summary.byteCount,
+        latencyMs: elapsedMs,
+        resultSha256: outcome.summary.rowsSha256,
+        clientSignature: outcome.summary.signature,
+        clientCertDer: connection.clientCertDer,
+      },
+      undefined,
+    );
+    await ctx.write({
+      summary: {
+        requestId: requestIdHex,
+        rowCount: outcome.summary.rowCount,
+        byteCount: outcome.summary.byteCount,
+        rowsSha256: outcome.summary.rowsSha256,
+        rule: decision.rule,
+        policyVersion: BigInt(decision.policyVersion),
+        auditSequence: BigInt(sequence),
+        elapsedMs,
+      },
+    });
+    logger.info("query completed", { rows: Number(outcome.summary.rowCount), elapsed_ms: elapsedMs, [LogField.relayId]: connection.relayId });
+  } catch (err) {
+    const error = isEwiiError(err) ? err : new EwiiError("ERR_QUERY_FAILED", "the query failed inside the hub; the hub log has the cause", { status: status.INTERNAL, cause: err });
+    try {
+      await deps.audit.append([{ ...base, event: "query.failed", outcome: error.code, relayId: connection?.relayId ?? "", latencyMs: now() - startedMs }]);
+    } catch (auditErr) {
+      logger.error("could not record query.failed", { [LogField.cause]: asError(auditErr).message, error_code: error.code });
+    }
+    throw error;
+  }
+}
+
+async function appendOrRefuse(audit: AuditAppender, record: Partial<AuditRecord>, signal: AbortSignal | undefined): Promise<number[]> {
+  try {
+    return await audit.append([record], signal);
+  } catch (err) {
+    throw new EwiiError("ERR_AUDIT_UNAVAILABLE", `query refused: the audit service did not acknowledge the ${record.event} record; retry when audit is available`, { status: status.UNAVAILABLE, cause: err });
+  }
+}
+
+interface RelayedOutcome {
+  summary: ResultSummary;
+}
+
+async function relayQuery(
+  request: ExecuteQueryRequest,
+  requestId: Buffer,
+  decision: HubDecision,
+  connection: ClientConnection,
+  ctx: ServerStreamContext<ExecuteQueryResponse>,
+): Promise<RelayedOutcome> {
+  const digest = new RowDigest();
+  const sqlSha256ByEngine = decision.sqlSha256ByEngine;
+  const anyHash = Object.values(sqlSha256ByEngine)[0] ?? "";
+  const deadline = ctx.deadline?.getTime() ?? 0;
+
+  for await (const message of connection.query(
+    {
+      requestId,
+      dataset: request.dataset,
+      queryId: request.queryId,
+      sqlSha256: anyHash,
+      sqlSha256ByEngine,
+      params: request.params,
+      maxRows: decision.maxRows,
+      deadlineUnixMs: BigInt(deadline),
+      callerSpiffeId: ctx.peer?.spiffeId ?? "",
+    },
+    ctx.signal,
+  )) {
+    if (message.columns !== undefined) {
+      await ctx.write({ columns: { names: message.columns.names, types: message.columns.types } });
+    } else if (message.rows !== undefined) {
+      const rows: Row[] = message.rows.rows;
+      for (const row of rows) digest.update(row);
+      await ctx.write({ rows: { rows } });
+    } else if (message.summary !== undefined) {
+      const summary = message.summary;
+      checkSummary(summary, requestId, request, digest, connection, sqlSha256ByEngine);
+      if (summary.status !== "ok") {
+        throw new EwiiError(summary.status.startsWith("ERR_") ? summary.status : "ERR_CLIENT_REFUSED", `client ${connection.clientSpiffeId} refused or failed the query: ${summary.message}`, { status: status.FAILED_PRECONDITION });
+      }
+      return { summary };
+    }
+  }
+  throw new EwiiError("ERR_SESSION_CLOSED", `the session to client ${connection.clientSpiffeId} ended before the result summary; retry the query`, { status: status.UNAVAILABLE });
+}
+
+/** Verifies the client's signed summary against what the hub sent and received. */
+function checkSummary(
+  summary: ResultSummary,
+  requestId: Buffer,
+  request: ExecuteQueryRequest,
+  digest: RowDigest,
+  connection: ClientConnection,
+  sqlSha256ByEngine: Record<string, string>,
+): void {
+  const invalid = (what: string) =>
+    new EwiiError("ERR_RESULT_SIGNATURE_INVALID", `result from client ${connection.clientSpiffeId} failed verification: ${what}; the result is not trusted`, { status: status.DATA_LOSS });
+  if (!verifySummarySignature(summary, connection.clientPublicKey)) throw invalid("the summary signature does not verify with the client's SVID key");
+  if (!Buffer.from(summary.requestId).equals(requestId)) throw invalid("the summary names another request id");
+  if (summary.signerSerial !== connection.clientSerial) throw invalid(`signer serial ${summary.signerSerial} is not the session's client serial ${connection.clientSerial}`);
+  if (summary.status !== "ok") return;
+  const expectedParams = createHash("sha256").update(canonicalParamsBytes(request.params)).digest("hex");
+  if (summary.paramsSha256 !== expectedParams) throw invalid("the parameter digest differs from the request's");
+  if (!Object.values(sqlSha256ByEngine).includes(summary.sqlSha256)) throw invalid("the SQL hash is not one of the catalog's");
+  if (summary.rowsSha256 !== digest.hex()) throw invalid("the rows digest differs from the rows received");
+}
