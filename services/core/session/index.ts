@@ -1,0 +1,11 @@
+export { ClientHandshake, HubHandshake } from "./handshake.js";
+export type { ClientHandshakeOptions, HandshakeOptions, HubHandshakeOptions } from "./handshake.js";
+export { DEFAULT_MAX_CLOCK_SKEW_MS, HANDSHAKE_VERSION } from "./handshake-checks.js";
+export type { PeerVerifier, VerifiedPeer } from "./handshake-checks.js";
+export { DEFAULT_REPLAY_CACHE_MAX_ENTRIES, HandshakeReplayCache } from "./handshake-replay-cache.js";
+export { DEFAULT_SESSION_LIMITS, Session } from "./session.js";
+export type { SessionLimits, SessionOptions, SessionStats } from "./session.js";
+export { DEFAULT_REPLAY_WINDOW_SIZE, MIN_REPLAY_WINDOW_SIZE, ReplayWindow } from "./replay-window.js";
+export type { ReplayCheck } from "./replay-window.js";
+export { SessionErrorCode } from "./errors.js";
+export { MAX_SEQUENCE, SESSION_ID_BYTES } from "./frame-layout.js";
