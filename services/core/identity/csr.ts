@@ -93,8 +93,9 @@ export function parseCsr(der: Uint8Array): ParsedCsr {
     info = input.subarray(infoElement.start, infoElement.end);
     spki = input.subarray(infoParts[2].start, infoParts[2].end);
     const algorithmParts = children(input, algorithm);
-    if (algorithmParts.length !== 1 || algorithmParts[0].tag !== Tag.oid) throw new DerError("signature algorithm is not an ECDSA identifier without parameters");
-    digest = ECDSA_DIGESTS.get(Buffer.from(encodingOf(input, algorithmParts[0])).toString("hex"));
+    if (algorithmParts.length === 0 || algorithmParts[0].tag !== Tag.oid) throw new DerError("signature algorithm has no OID");
+    // ECDSA identifiers have no parameters (RFC 5758 section 3.2); anything else is reported after the key check.
+    digest = algorithmParts.length === 1 ? ECDSA_DIGESTS.get(Buffer.from(encodingOf(input, algorithmParts[0])).toString("hex")) : undefined;
     if (input[signatureElement.contentStart] !== 0 || signatureElement.end - signatureElement.contentStart < 2) {
       throw new DerError("signature BIT STRING has unused bits or is empty");
     }
