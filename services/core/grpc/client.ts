@@ -5,7 +5,7 @@ import { SubjectAlternativeNameExtension, X509Certificate } from "@peculiar/x509
 import { credentials, status } from "@grpc/grpc-js";
 import type { ChannelCredentials, ChannelOptions } from "@grpc/grpc-js";
 import { EwiiError, asError } from "../errors.js";
-import type { TlsMaterial } from "./tls.js";
+import { splitPemCertificates, type TlsMaterial } from "./tls.js";
 
 /**
  * Client keepalive: ping every 10 s, also between calls, and drop the
@@ -57,9 +57,9 @@ export function createClientCredentials(options: ClientCredentialsOptions): Chan
   };
 
   return credentials.createSsl(
-    Buffer.from(options.trustedCasPem),
+    Buffer.from(splitPemCertificates(options.trustedCasPem).join("")),
     options.tls === undefined ? null : Buffer.from(options.tls.privateKeyPem),
-    options.tls === undefined ? null : Buffer.from(options.tls.certChainPem),
+    options.tls === undefined ? null : Buffer.from(splitPemCertificates(options.tls.certChainPem).join("")),
     { checkServerIdentity },
   );
 }

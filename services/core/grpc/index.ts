@@ -1,4 +1,4 @@
-export { TlsMaterialSource, validateTlsMaterial } from "./tls.js";
+export { TlsMaterialSource, splitPemCertificates, validateTlsMaterial } from "./tls.js";
 export type { TlsMaterial, TlsMaterialListener } from "./tls.js";
 export { FileTlsMaterialSource, TLS_FILES_DEBOUNCE_MS, watchTlsFiles } from "./tls-files.js";
 export type { TlsFiles } from "./tls-files.js";
@@ -26,3 +26,4 @@ export {
   spiffeIdOfCertificate,
 } from "./client.js";
 export type { ClientCredentialsOptions } from "./client.js";
+export { DEFAULT_UNARY_DEADLINE_MS, callUnary } from "./unary-call.js";

@@ -1,6 +1,6 @@
 import type { SecureContextOptions } from "node:tls";
 import { ServerCredentials } from "@grpc/grpc-js";
-import type { TlsMaterial, TlsMaterialSource } from "./tls.js";
+import { splitPemCertificates, type TlsMaterial, type TlsMaterialSource } from "./tls.js";
 
 /**
  * Server credentials that follow a TlsMaterialSource.
@@ -46,9 +46,9 @@ export class RotatingServerCredentials extends ServerCredentials {
 
 function toSecureContextOptions(material: TlsMaterial): SecureContextOptions {
   return {
-    cert: material.certChainPem,
+    cert: splitPemCertificates(material.certChainPem).join(""),
     key: material.privateKeyPem,
-    ca: material.trustedCasPem,
+    ca: splitPemCertificates(material.trustedCasPem),
     minVersion: "TLSv1.2",
   };
 }

@@ -14,6 +14,17 @@ export interface TlsMaterial {
 
 export type TlsMaterialListener = (material: TlsMaterial) => void;
 
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----/g;
+
+/**
+ * Returns each certificate of a PEM bundle as its own PEM block. OpenSSL
+ * drops or misreads certificates in a bundle whose blocks are joined without
+ * a newline, so Ewii passes certificates to TLS one by one.
+ */
+export function splitPemCertificates(pem: string): string[] {
+  return (pem.match(PEM_CERTIFICATE) ?? []).map((block) => `${block}\n`);
+}
+
 /**
  * Checks that Node can build a TLS context from the material: every PEM
  * parses and the private key matches the leaf certificate. Throws
@@ -27,8 +38,17 @@ export function validateTlsMaterial(material: TlsMaterial): void {
       { status: status.FAILED_PRECONDITION },
     );
   }
+  const chain = splitPemCertificates(material.certChainPem);
+  const trusted = splitPemCertificates(material.trustedCasPem);
+  if (chain.length === 0 || trusted.length === 0) {
+    throw new EwiiError(
+      "ERR_TLS_MATERIAL_INVALID",
+      `TLS material holds ${chain.length} chain and ${trusted.length} CA certificate(s); each needs at least one PEM "CERTIFICATE" block`,
+      { status: status.FAILED_PRECONDITION },
+    );
+  }
   try {
-    createSecureContext({ cert: material.certChainPem, key: material.privateKeyPem, ca: material.trustedCasPem });
+    createSecureContext({ cert: chain.join(""), key: material.privateKeyPem, ca: trusted });
   } catch (err: unknown) {
     // The OpenSSL message names the failing step ("key values mismatch",
     // "no start line") and never contains key bytes.
