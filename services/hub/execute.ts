@@ -215,5 +215,5 @@ function checkSummary(
   const expectedParams = createHash("sha256").update(canonicalParamsBytes(request.params)).digest("hex");
   if (summary.paramsSha256 !== expectedParams) throw invalid("the parameter digest differs from the request's");
   if (!Object.values(sqlSha256ByEngine).includes(summary.sqlSha256)) throw invalid("the SQL hash is not one of the catalog's");
-  if (summary.rowsSha256 !== digest.hex()) throw invalid("the rows digest differs from the rows received");
+  if (summary.rowsSha256 !== digest.digestHex()) throw invalid("the rows digest differs from the rows received");
 }
