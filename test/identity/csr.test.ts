@@ -31,7 +31,7 @@ describe("csr", () => {
   });
 
   it("peculiar verifies created csr", async () => {
-    assert.equal(await new x509.Pkcs10CertificateRequest(csr).verify(), true);
+    assert.equal(await new x509.Pkcs10CertificateRequest(new Uint8Array(csr)).verify(), true);
   });
 
   it("openssl verifies created csr", () => {

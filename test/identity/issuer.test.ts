@@ -29,7 +29,7 @@ describe("issuer", () => {
   const id = SpiffeId.parse("spiffe://acme.example/client/site-1");
   const issued = issueX509Svid({ ca, subjectPublicKeySpkiDer: key.publicKeySpkiDer, spiffeId: id, notBefore: NOT_BEFORE, notAfter: new Date("2031-01-01T00:00:00Z") });
   const leaf = new X509Certificate(issued.certDer);
-  const parsed = new x509.X509Certificate(issued.certDer);
+  const parsed = new x509.X509Certificate(new Uint8Array(issued.certDer));
   let dir = "";
 
   before(() => {
@@ -89,7 +89,7 @@ describe("issuer", () => {
   });
 
   it("leaf authority key id matches ca", () => {
-    const caParsed = new x509.X509Certificate(ca.certDer);
+    const caParsed = new x509.X509Certificate(new Uint8Array(ca.certDer));
     assert.equal(parsed.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId, caParsed.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId);
   });
 
@@ -123,12 +123,12 @@ describe("issuer", () => {
 
   it("notAfter clamped to ca", () => {
     const late = issueX509Svid({ ca, subjectPublicKeySpkiDer: key.publicKeySpkiDer, spiffeId: id, notBefore: NOT_BEFORE, notAfter: new Date("2095-01-01T00:00:00Z") });
-    assert.equal(new x509.X509Certificate(late.certDer).notAfter.toISOString(), NOT_AFTER.toISOString());
+    assert.equal(new x509.X509Certificate(new Uint8Array(late.certDer)).notAfter.toISOString(), NOT_AFTER.toISOString());
   });
 
   it("validity encoded from 2050 as generalized time", () => {
     const late = issueX509Svid({ ca, subjectPublicKeySpkiDer: key.publicKeySpkiDer, spiffeId: id, notBefore: new Date("2060-05-06T07:08:09Z"), notAfter: new Date("2061-01-01T00:00:00Z") });
-    assert.equal(new x509.X509Certificate(late.certDer).notBefore.toISOString(), "2060-05-06T07:08:09.000Z");
+    assert.equal(new x509.X509Certificate(new Uint8Array(late.certDer)).notBefore.toISOString(), "2060-05-06T07:08:09.000Z");
   });
 
   it("rejects root path id", () => {
@@ -145,7 +145,7 @@ describe("issuer", () => {
   });
 
   it("root ca extensions", () => {
-    const root = new x509.X509Certificate(ca.certDer);
+    const root = new x509.X509Certificate(new Uint8Array(ca.certDer));
     assert.equal(root.getExtension(x509.BasicConstraintsExtension)?.ca, true);
     assert.equal(root.getExtension(x509.BasicConstraintsExtension)?.critical, true);
     assert.equal(root.getExtension(x509.KeyUsagesExtension)?.usages, x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign);
@@ -153,7 +153,7 @@ describe("issuer", () => {
   });
 
   it("root ca uri san is trust domain", () => {
-    const root = new x509.X509Certificate(ca.certDer);
+    const root = new x509.X509Certificate(new Uint8Array(ca.certDer));
     assert.deepEqual(root.getExtension(x509.SubjectAlternativeNameExtension)?.names.items.map((name) => name.value), ["spiffe://acme.example"]);
   });
 

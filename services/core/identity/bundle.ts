@@ -67,10 +67,10 @@ export class TrustBundle {
 
   /**
    * Parses a SPIFFE bundle JWK Set. Entries whose `use` is not `x509-svid`
-   * (such as `jwt-svid` keys) are skipped, as are `x509-svid` entries with an
-   * empty `x5c`; only the first `x5c` value counts. Throws ERR_BUNDLE_INVALID
-   * on anything else that is malformed, including a key that does not match
-   * its certificate.
+   * (such as `jwt-svid` keys) are skipped, and so are `x509-svid` entries
+   * with an empty `x5c`. Only the first `x5c` value counts. Throws
+   * ERR_BUNDLE_INVALID on anything else that is malformed, including a key
+   * that does not match its certificate.
    */
   static fromJwks(trustDomain: string, json: string): TrustBundle {
     const domain = validateTrustDomain(trustDomain);
@@ -150,7 +150,7 @@ export class TrustBundle {
   }
 }
 
-/** The trust bundles that a component knows, one per trust domain. */
+/** Trust bundles of a component, one per trust domain. */
 export class BundleSet {
   private readonly bundles = new Map<string, TrustBundle>();
 

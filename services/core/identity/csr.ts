@@ -5,12 +5,12 @@ import { ECDSA_WITH_SHA256, P256_SPKI_BYTES, P256_SPKI_PREFIX } from "./x509-enc
 
 /**
  * PKCS#10 certification requests (RFC 2986). Clients create them over a
- * fresh ECDSA P-256 key; the CA uses nothing from a request but its public
- * key, after checking the self-signature. The CA decides the SPIFFE ID,
- * validity and extensions.
+ * fresh ECDSA P-256 key. The CA checks the self-signature and then uses
+ * nothing from a request but its public key, because the CA decides the
+ * SPIFFE ID, validity and extensions.
  */
 
-/** Largest CSR accepted, in bytes; a P-256 request with no attributes is about 150. */
+/** Maximum CSR size accepted, in bytes. A P-256 request without attributes is about 150 bytes. */
 export const MAX_CSR_BYTES = 8 * 1024;
 
 /** Signature algorithms accepted on a CSR, by DER-encoded OID, with their digest. */
@@ -94,7 +94,7 @@ export function parseCsr(der: Uint8Array): ParsedCsr {
     spki = input.subarray(infoParts[2].start, infoParts[2].end);
     const algorithmParts = children(input, algorithm);
     if (algorithmParts.length === 0 || algorithmParts[0].tag !== Tag.oid) throw new DerError("signature algorithm has no OID");
-    // ECDSA identifiers have no parameters (RFC 5758 section 3.2); anything else is reported after the key check.
+    // ECDSA identifiers have no parameters (RFC 5758 section 3.2). Any other algorithm is reported after the key check.
     digest = algorithmParts.length === 1 ? ECDSA_DIGESTS.get(Buffer.from(encodingOf(input, algorithmParts[0])).toString("hex")) : undefined;
     if (input[signatureElement.contentStart] !== 0 || signatureElement.end - signatureElement.contentStart < 2) {
       throw new DerError("signature BIT STRING has unused bits or is empty");
@@ -107,7 +107,7 @@ export function parseCsr(der: Uint8Array): ParsedCsr {
 
   const { key, spki: normalized } = loadP256Key(spki);
   if (digest === undefined) {
-    throw csrError(IdentityErrorCode.csrUnsupportedKey, "CSR signature algorithm is not ecdsa-with-SHA256, SHA384 or SHA512; sign the request with the P-256 key");
+    throw csrError(IdentityErrorCode.csrInvalid, "CSR signature algorithm is not ecdsa-with-SHA256, SHA384 or SHA512; sign the request with the P-256 key");
   }
   let valid: boolean;
   try {

@@ -26,7 +26,7 @@ export const IdentityErrorCode = {
 
 export type IdentityErrorCode = (typeof IdentityErrorCode)[keyof typeof IdentityErrorCode];
 
-/** Longest piece of an untrusted value quoted in an error message, in characters. */
+/** Maximum length of an untrusted value quoted in an error message, in characters. */
 const MAX_QUOTED_CHARS = 120;
 
 /** Quotes an untrusted, non-secret value for an error message, shortened if long. */

@@ -131,6 +131,8 @@ export function createRootCa(options: RootCaOptions): SigningCa {
   if (spki.length !== P256_SPKI_BYTES || !spki.subarray(0, P256_SPKI_PREFIX.length).equals(P256_SPKI_PREFIX)) {
     throw new TypeError("createRootCa needs an ECDSA P-256 key pair");
   }
+
+  // Key identifier by RFC 5280 section 4.2.1.2 method 1: SHA-1 of the subjectPublicKey bits.
   const keyId = createHash("sha1").update(spki.subarray(P256_SPKI_PREFIX.length)).digest();
   const name = sequence(tlv(Tag.set, sequence(OID_COMMON_NAME, tlv(Tag.utf8String, Buffer.from(options.commonName, "utf8")))));
   const extensions = sequence(
@@ -140,6 +142,7 @@ export function createRootCa(options: RootCaOptions): SigningCa {
     extension(OID_AUTHORITY_KEY_IDENTIFIER, false, authorityKeyIdentifierValue(keyId)),
     extension(OID_SUBJECT_ALT_NAME, false, sequence(uriGeneralName(`spiffe://${trustDomain}`))),
   );
+
   const tbs = sequence(
     VERSION_V3,
     unsignedInteger(pickSerial(options.serial)),

@@ -61,7 +61,7 @@ function describe(index: number): string {
 function parseCertificate(der: Uint8Array, index: number): ParsedCertificate {
   try {
     const native = new X509Certificate(der);
-    // native.raw is a fresh copy backed by a plain ArrayBuffer, as @peculiar/x509 expects.
+    // The cast is safe because native.raw is a Buffer over a plain ArrayBuffer, never a SharedArrayBuffer.
     const parsed = new x509.X509Certificate(native.raw as Uint8Array<ArrayBuffer>);
     const seen = new Set<string>();
     for (const extension of parsed.extensions) {
