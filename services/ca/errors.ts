@@ -36,6 +36,7 @@ export const CaErrorCode = {
   argumentMissing: "ERR_ARGUMENT_MISSING",
   caUnreachable: "ERR_CA_UNREACHABLE",
   caFingerprintMismatch: "ERR_CA_FINGERPRINT_MISMATCH",
+  caResponseInvalid: "ERR_CA_RESPONSE_INVALID",
 } as const;
 
 export type CaErrorCode = (typeof CaErrorCode)[keyof typeof CaErrorCode];

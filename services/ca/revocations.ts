@@ -101,6 +101,14 @@ export async function publishRevocation(ctx: CaContext, revocation: RevocationRe
 /** Validates, persists and publishes a revocation. */
 export async function revoke(ctx: CaContext, input: RevocationTargetInput, reason: string, revokedBy: string): Promise<RevocationRecord> {
   const revocation = ctx.store.transaction(() => insertRevocation(ctx, resolveTarget(ctx, input), reason, revokedBy));
+  ctx.logger.info("revocation persisted", {
+    [LogField.callerSpiffeId]: revokedBy,
+    [LogField.sequence]: revocation.sequence,
+    [LogField.trustDomain]: revocation.trustDomain,
+    target_kind: revocation.target.kind,
+    target: revocation.target.value,
+    expires_at: revocation.expiresAt.toISOString(),
+  });
   await publishRevocation(ctx, revocation);
   return revocation;
 }

@@ -76,6 +76,7 @@ export async function disableTenant(ctx: CaContext, name: string, callerSpiffeId
     ctx.store.setTenantEnabled(name, false);
     return insertRevocation(ctx, { target: { kind: "tenant", value: name }, trustDomain: tenant.trustDomain }, "tenant disabled", callerSpiffeId);
   });
+  ctx.onTrustChange?.();
   await publishRevocation(ctx, revocation);
   ctx.logger.info("tenant disabled", { [LogField.callerSpiffeId]: callerSpiffeId, [LogField.tenant]: name, [LogField.sequence]: revocation.sequence });
   return { tenant: requireTenant(ctx, name), revocation };
