@@ -1,0 +1,198 @@
+import { createPrivateKey, X509Certificate } from "node:crypto";
+import { Redis } from "ioredis";
+import { AuditServiceClient } from "../../gen/ewii/audit/v1/audit.js";
+import { HubServiceService } from "../../gen/ewii/hub/v1/hub.js";
+import { PolicyServiceClient } from "../../gen/ewii/policy/v1/policy.js";
+import { asError } from "../core/errors.js";
+import { channelOptions, createClientCredentials, dialTarget, startGrpcServer, TlsMaterialSource } from "../core/grpc/index.js";
+import type { RunningServer } from "../core/grpc/index.js";
+import { BundleSet, pemToDerList, verifyX509Svid } from "../core/identity/index.js";
+import { componentLogger, LogField, type Logger } from "../core/log.js";
+import { DenySet, RevocationFollower } from "../core/revocation/index.js";
+import { InMemoryRouteRegistry, RedisRouteRegistry, type RouteRegistry } from "../core/routes/index.js";
+import type { VerifiedPeer } from "../core/session/index.js";
+import { BundleRefresher, caRevocationSource, dialCa } from "../core/workload/ca-link.js";
+import { loadCredentials, type WorkloadCredentials } from "../core/workload/credentials.js";
+import { createPeerVerifier } from "../core/workload/peer-verifier.js";
+import { SvidRenewer } from "../core/workload/renewal.js";
+import { PolicySnapshotCache } from "../policy/watcher.js";
+import { GrpcAuditAppender } from "./audit-appender.js";
+import type { HubConfig } from "./config.js";
+import { SessionConnector, type HubIdentity } from "./connector.js";
+import { LocalPolicyGate } from "./policy-gate.js";
+import { HubQueries } from "./service.js";
+
+export const HUB_HEALTH_NAME = "ewii.hub.v1.HubService";
+
+export interface RunningHub {
+  address: string;
+  port: number;
+  denySet: DenySet;
+  follower: RevocationFollower;
+  connector: SessionConnector;
+  policy: PolicySnapshotCache;
+  server: RunningServer;
+  close(): Promise<void>;
+}
+
+function toHubIdentity(credentials: WorkloadCredentials): HubIdentity {
+  return {
+    certChainPem: credentials.certChainPem,
+    privateKeyPem: credentials.privateKeyPem,
+    certChainDer: pemToDerList(credentials.certChainPem),
+    privateKey: createPrivateKey(credentials.privateKeyPem),
+    operatorBundlePem: credentials.operatorBundlePem,
+  };
+}
+
+/** Dials an operator service over mTLS, expecting its SPIFFE ID at /service/<name>. */
+function operatorChannel(address: string, credentials: WorkloadCredentials, operatorTrustDomain: string, service: string) {
+  const expected = `spiffe://${operatorTrustDomain}/service/${service}`;
+  return {
+    target: dialTarget(address),
+    credentials: createClientCredentials({
+      tls: { certChainPem: credentials.certChainPem, privateKeyPem: credentials.privateKeyPem },
+      trustedCasPem: credentials.operatorBundlePem,
+      expectServer: (spiffeId) => spiffeId === expected,
+    }),
+    options: channelOptions(address),
+  };
+}
+
+/**
+ * Starts the hub: trust bundles and revocations from the CA, policy
+ * snapshots from the policy service, audit appends to the audit service,
+ * and sessions to clients through the relays.
+ */
+export async function startHub(config: HubConfig, deps: { logger: Logger; routes?: RouteRegistry }): Promise<RunningHub> {
+  const logger = componentLogger(deps.logger, "hub");
+  let credentials = loadCredentials(config.credentials_dir);
+  let identity = toHubIdentity(credentials);
+  const ca = dialCa(config.ca_address, credentials, config.operator_trust_domain);
+  const bundles = new BundleSet();
+  const tls = new TlsMaterialSource({ certChainPem: credentials.certChainPem, privateKeyPem: credentials.privateKeyPem, trustedCasPem: credentials.operatorBundlePem });
+  const refresher = new BundleRefresher({ client: ca, bundles, tls, logger, intervalMs: config.bundle_refresh_ms });
+  await refresher.start();
+
+  let redis: Redis | undefined;
+  let routes = deps.routes;
+  if (routes === undefined && config.redis_url !== undefined) {
+    redis = new Redis(config.redis_url, { maxRetriesPerRequest: 2 });
+    redis.on("error", (err: unknown) => logger.warn("redis connection error", { [LogField.cause]: asError(err).message }));
+    routes = new RedisRouteRegistry(redis);
+  }
+  routes ??= new InMemoryRouteRegistry();
+  const routeRegistry = routes;
+
+  const denySet = new DenySet();
+  const verifyClient = (chainDer: Uint8Array[]): VerifiedPeer => {
+    const verified = verifyX509Svid(chainDer, bundles);
+    const sequence = denySet.match({ spiffeId: verified.spiffeId.toString(), trustDomain: verified.spiffeId.trustDomain, serial: verified.serial, notBefore: verified.notBefore });
+    if (sequence !== undefined) throw new Error(`client ${verified.spiffeId.toString()} is revoked (revocation sequence ${sequence})`);
+    return { spiffeId: verified.spiffeId.toString(), publicKey: verified.leaf.publicKey, serial: verified.serial };
+  };
+  const connector = new SessionConnector({
+    operatorTrustDomain: config.operator_trust_domain,
+    routes: routeRegistry,
+    staticRelays: config.relays,
+    identity: () => identity,
+    verifyClient,
+    logger,
+    connectTimeoutMs: config.connect_timeout_ms,
+  });
+
+  const policyChannel = operatorChannel(config.policy_address, credentials, config.operator_trust_domain, "policy");
+  const policyClient = new PolicyServiceClient(policyChannel.target, policyChannel.credentials, policyChannel.options);
+  const policy = new PolicySnapshotCache(policyClient, logger);
+  policy.start();
+  const auditChannel = operatorChannel(config.audit_address, credentials, config.operator_trust_domain, "audit");
+  const auditClient = new AuditServiceClient(auditChannel.target, auditChannel.credentials, auditChannel.options);
+
+  let queries: HubQueries | undefined;
+  let server: RunningServer | undefined;
+  const follower = new RevocationFollower({
+    source: caRevocationSource(ca),
+    denySet,
+    logger,
+    pollIntervalMs: config.revocation_poll_ms,
+    stalenessBoundMs: config.staleness_bound_ms,
+    onRevoked: (revocation) => {
+      let sessions = 0;
+      for (const connection of connector.connections()) {
+        const cert = new X509Certificate(connection.clientCertDer);
+        const spiffeId = connection.clientSpiffeId;
+        const trustDomain = new URL(spiffeId).host;
+        if (denySet.match({ spiffeId, trustDomain, serial: connection.clientSerial, notBefore: new Date(cert.validFrom) }) === undefined) continue;
+        connection.close(`client revoked (revocation sequence ${Number(revocation.sequence)})`);
+        sessions++;
+      }
+      const aborted = queries?.abortRevokedCallers() ?? 0;
+      if (sessions + aborted > 0) logger.info("revocation enforced in the hub", { [LogField.sequence]: Number(revocation.sequence), sessions_closed: sessions, queries_aborted: aborted });
+    },
+    onStaleChange: (stale) => server?.setServing(!stale),
+  });
+  await follower.start();
+
+  queries = new HubQueries({
+    operatorTrustDomain: config.operator_trust_domain,
+    policy: new LocalPolicyGate(policy),
+    audit: new GrpcAuditAppender(auditClient, config.audit_deadline_ms),
+    connector,
+    callerRevocation: (peer) => denySet.match({ ...peer, notBefore: new Date(new X509Certificate(peer.leafDer).validFrom) }),
+    refusal: () => {
+      if (follower.isStale()) return follower.reason;
+      const ageMs = policy.ageMs();
+      if (policy.current() === undefined) return "the hub has not received a policy snapshot yet; check the policy service";
+      if (ageMs > config.max_policy_age_ms) return `the policy snapshot is ${ageMs} ms old (limit ${config.max_policy_age_ms} ms); check the policy service`;
+      return undefined;
+    },
+    listRoutes: () => routeRegistry.list(),
+  });
+  const hubQueries = queries;
+  server = await startGrpcServer({
+    name: "hub",
+    listen: config.listen,
+    logger,
+    tls,
+    requireClientCert: true,
+    verifyPeer: createPeerVerifier(bundles),
+    services: [{ definition: HubServiceService, healthName: HUB_HEALTH_NAME, implementation: (rpc) => hubQueries.implementation(rpc) }],
+  });
+
+  const renewer = new SvidRenewer({
+    credentialsDir: config.credentials_dir,
+    caAddress: config.ca_address,
+    operatorTrustDomain: config.operator_trust_domain,
+    logger,
+    onRenewed: (renewed) => {
+      credentials = renewed;
+      identity = toHubIdentity(renewed);
+      tls.update({ ...tls.current(), certChainPem: renewed.certChainPem, privateKeyPem: renewed.privateKeyPem });
+      connector.resetChannels();
+    },
+  });
+  renewer.start();
+
+  const running = server;
+  return {
+    address: running.address,
+    port: running.port,
+    denySet,
+    follower,
+    connector,
+    policy,
+    server: running,
+    async close() {
+      renewer.stop();
+      follower.stop();
+      refresher.stop();
+      policy.stop();
+      await connector.close();
+      await running.close(1000);
+      ca.close();
+      policyClient.close();
+      auditClient.close();
+      if (redis !== undefined) await redis.quit().catch(() => undefined);
+    },
+  };
+}
