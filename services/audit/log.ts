@@ -108,6 +108,7 @@ export class AuditLog {
   private failure: EwiiError | undefined;
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
+  private readonly counters = { batches: 0, records: 0, checkpoints: 0 };
 
   private constructor(dir: string, init: { logId: string; key: CheckpointKey; params: ParamsPolicy; options: AuditLog["options"]; segments: string[]; file: FileHandle; fileBytes: number; headSequence: bigint; headHash: string; recordsSinceCheckpoint: number; index: RecordIndex }) {
     this.dir = dir;
@@ -176,6 +177,11 @@ export class AuditLog {
   /** Sequence and hash of the newest durable entry (0 and 64 zeros when empty). */
   get head(): { sequence: bigint; hash: string } {
     return { sequence: this.headSequence, hash: this.headHash };
+  }
+
+  /** Durable batches (one write and one fdatasync each), records and checkpoints since open. */
+  get stats(): { batches: number; records: number; checkpoints: number } {
+    return { ...this.counters };
   }
 
   /** True until a write or sync fails or the log is closed. */
@@ -359,6 +365,9 @@ export class AuditLog {
       return;
     }
 
+    this.counters.batches += buffer.length > 0 ? 1 : 0;
+    this.counters.records += located.length;
+    this.counters.checkpoints += lines.length - located.length;
     this.fileBytes = offset;
     this.headSequence = sequence;
     this.headHash = previousHash;

@@ -1,8 +1,10 @@
 import { generateKeyPairSync } from "node:crypto";
 import type { KeyObject } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Writable } from "node:stream";
+import winston from "winston";
 import { AuditLog } from "../../services/audit/log.js";
 import type { AuditLogOptions, AuditRecordInput } from "../../services/audit/log.js";
 
@@ -45,4 +47,29 @@ export function checkpointKeys(): { privateKey: KeyObject; publicKey: KeyObject 
 
 export function openLog(dir: string, options: Partial<AuditLogOptions> = {}): Promise<AuditLog> {
   return AuditLog.open(dir, { paramsKey: TEST_PARAMS_KEY, checkpointEverySeconds: 0, ...options });
+}
+
+/** A winston logger that keeps every line in memory, for asserting on logs. */
+export function capturingLogger(): { logger: winston.Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const stream = new Writable({
+    objectMode: true,
+    write(chunk: Record<string, unknown>, _encoding, done) {
+      lines.push(chunk);
+      done();
+    },
+  });
+  const logger = winston.createLogger({ level: "debug", transports: [new winston.transports.Stream({ stream })] });
+  return { logger, lines };
+}
+
+/** Reads the lines of the first segment file, without the trailing empty string. */
+export async function segmentLines(dir: string): Promise<string[]> {
+  const text = await readFile(join(dir, "segment-00000000000000000001.jsonl"), "utf8");
+  return text.split("\n").filter((line) => line !== "");
+}
+
+/** Rewrites the first segment file from lines. */
+export async function writeSegmentLines(dir: string, lines: string[]): Promise<void> {
+  await writeFile(join(dir, "segment-00000000000000000001.jsonl"), lines.map((line) => `${line}\n`).join(""));
 }
