@@ -27,4 +27,3 @@ export {
 } from "./client.js";
 export type { ClientCredentialsOptions } from "./client.js";
 export { DEFAULT_UNARY_DEADLINE_MS, callUnary } from "./unary-call.js";
-export { DEFAULT_UNARY_DEADLINE_MS, callUnary } from "./unary-call.js";
