@@ -118,6 +118,7 @@ function schemaProblem(issue: z.core.$ZodIssue, raw: unknown): Problem {
     case "unrecognized_keys":
       return { path, message: `unknown key ${issue.keys.map((key) => JSON.stringify(key)).join(", ")}; remove it or correct its spelling` };
     case "invalid_value":
+      if (valueAt(raw, path) === undefined) return { path, message: `is missing; add it (one of ${issue.values.map((value) => JSON.stringify(value)).join(", ")})` };
       return { path, message: `expected one of ${issue.values.map((value) => JSON.stringify(value)).join(", ")}` };
     case "too_small":
       if (issue.origin === "array") return { path, message: `needs at least ${String(issue.minimum)} entries` };
