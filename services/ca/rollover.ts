@@ -2,6 +2,7 @@ import { LogField } from "../core/log.js";
 import { markBundleChanged } from "./bundles.js";
 import { newCaRecord, type CaContext } from "./context.js";
 import { CaErrorCode, failedPrecondition } from "./errors.js";
+import { isRevoked } from "./revocations.js";
 import { newCaId, requireTenant } from "./tenants.js";
 import type { RolloverPhase, TenantRecord } from "./store.js";
 
@@ -64,7 +65,7 @@ export function activateRollover(ctx: CaContext, name: string, callerSpiffeId: s
 
 /**
  * Removes the previous CA from the bundle. Rejected with
- * ERR_ROLLOVER_PREVIOUS_STILL_VALID while an SVID it signed is still valid,
+ * ERR_ROLLOVER_PREVIOUS_STILL_VALID while an unrevoked SVID it signed is unexpired,
  * unless `force` is set; forced retirement invalidates those SVIDs at once.
  */
 export function retireRollover(ctx: CaContext, name: string, force: boolean, callerSpiffeId: string): TenantRecord {
@@ -76,9 +77,12 @@ export function retireRollover(ctx: CaContext, name: string, force: boolean, cal
     let stillValid = 0;
     let latest: Date | null = null;
     for (const ca of previous) {
-      const valid = ctx.store.validSvidsOfCa(ca.id, now);
-      stillValid += valid.count;
-      if (valid.latestNotAfter !== null && (latest === null || valid.latestNotAfter > latest)) latest = valid.latestNotAfter;
+      for (const svid of ctx.store.unexpiredSvidsOfCa(ca.id, now)) {
+        // A revoked SVID no longer validates anywhere, so it does not hold the old CA in the bundle.
+        if (isRevoked(ctx, { spiffeId: svid.spiffeId, serial: svid.serial, trustDomain: svid.trustDomain, tenant: svid.tenant })) continue;
+        stillValid += 1;
+        if (latest === null || svid.notAfter > latest) latest = svid.notAfter;
+      }
     }
     if (stillValid > 0 && !force) {
       throw failedPrecondition(

@@ -311,9 +311,8 @@ class SqliteCaStore implements CaStore {
     return rows.map(toSvid);
   }
 
-  validSvidsOfCa(caId: string, now: Date): { count: number; latestNotAfter: Date | null } {
-    const row = this.#stmt.validSvidsOfCa.get(caId, now.getTime()) as { count: number; latest: number | null };
-    return { count: row.count, latestNotAfter: row.latest === null ? null : new Date(row.latest) };
+  unexpiredSvidsOfCa(caId: string, now: Date): SvidRecord[] {
+    return (this.#stmt.unexpiredSvidsOfCa.all(caId, now.getTime()) as SvidRow[]).map(toSvid);
   }
 
   latestNotAfterCovered(target: RevocationTargetRecord, revokedAt: Date): Date | null {
@@ -407,7 +406,7 @@ function prepareStatements(db: Database.Database) {
          AND (:valid_at IS NULL OR not_after > :valid_at)
        ORDER BY issued_at DESC, rowid DESC`,
     ),
-    validSvidsOfCa: db.prepare("SELECT count(*) AS count, max(not_after) AS latest FROM svids WHERE ca_id = ? AND not_after > ?"),
+    unexpiredSvidsOfCa: db.prepare("SELECT * FROM svids WHERE ca_id = ? AND not_after > ?"),
     latestBySpiffeId: db.prepare("SELECT max(not_after) AS latest FROM svids WHERE spiffe_id = :value AND issued_at <= :revoked_at"),
     latestBySerial: db.prepare("SELECT max(not_after) AS latest FROM svids WHERE serial = :value AND :revoked_at IS NOT NULL"),
     latestByPrefix: db.prepare(

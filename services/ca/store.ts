@@ -120,8 +120,8 @@ export interface CaStore {
   getSvid(serial: string): SvidRecord | undefined;
   /** SVIDs newest first, optionally of one tenant ("" for the operator) and still valid at `validAt`. */
   listSvids(filter: { tenant?: string | null; validAt?: Date }): SvidRecord[];
-  /** Count and latest notAfter of the SVIDs a CA signed that are still valid at `now`. */
-  validSvidsOfCa(caId: string, now: Date): { count: number; latestNotAfter: Date | null };
+  /** SVIDs a CA signed whose validity has not ended at `now`, revoked or not. */
+  unexpiredSvidsOfCa(caId: string, now: Date): SvidRecord[];
   /** Latest notAfter among the SVIDs a revocation target covers, or null if none. */
   latestNotAfterCovered(target: RevocationTargetRecord, revokedAt: Date): Date | null;
 

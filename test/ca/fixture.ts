@@ -48,9 +48,9 @@ export class CaFixture {
     return new Kek(Buffer.from(this.kekBytes));
   }
 
-  async start(): Promise<RunningCaService> {
+  async start(svidTtlSeconds = 86_400): Promise<RunningCaService> {
     this.running = await startCaService(
-      { listen: "127.0.0.1:0", data_dir: this.dataDir, svid_ttl_seconds: 86_400, token_ttl_seconds: 900, log_level: "info" },
+      { listen: "127.0.0.1:0", data_dir: this.dataDir, svid_ttl_seconds: svidTtlSeconds, token_ttl_seconds: 900, log_level: "info" },
       { logger: silentLogger(), kek: this.kek(), now: this.clock.now },
     );
     return this.running;
