@@ -156,6 +156,13 @@ export interface QueryRequest {
    * used when the map has no entry for that engine.
    */
   sqlSha256ByEngine: { [key: string]: string };
+  /**
+   * Required. 32 random bytes chosen by the hub for this request. The
+   * client's `params_sha256` is SHA-256(params_salt || canonical parameter
+   * encoding), so the audit log can keep the signed digest without letting
+   * anyone guess low-entropy parameter values from it.
+   */
+  paramsSalt: Buffer;
 }
 
 export interface QueryRequest_ParamsEntry {
@@ -215,8 +222,8 @@ export interface ResultSummary {
   /** Required. Echo of the SQL hash the client ran. */
   sqlSha256: string;
   /**
-   * Required. SHA-256 of the canonical parameter encoding, lowercase
-   * hexadecimal.
+   * Required. SHA-256 of the request's `params_salt` followed by the
+   * canonical parameter encoding, lowercase hexadecimal.
    */
   paramsSha256: string;
   /**
@@ -824,6 +831,7 @@ function createBaseQueryRequest(): QueryRequest {
     deadlineUnixMs: 0n,
     callerSpiffeId: "",
     sqlSha256ByEngine: {},
+    paramsSalt: Buffer.alloc(0),
   };
 }
 
@@ -859,6 +867,9 @@ export const QueryRequest: MessageFns<QueryRequest> = {
     globalThis.Object.entries(message.sqlSha256ByEngine).forEach(([key, value]: [string, string]) => {
       QueryRequest_SqlSha256ByEngineEntry.encode({ key: key as any, value }, writer.uint32(74).fork()).join();
     });
+    if (message.paramsSalt.length !== 0) {
+      writer.uint32(82).bytes(message.paramsSalt);
+    }
     return writer;
   },
 
@@ -953,6 +964,14 @@ export const QueryRequest: MessageFns<QueryRequest> = {
             }
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.paramsSalt = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1039,6 +1058,11 @@ export const QueryRequest: MessageFns<QueryRequest> = {
           {},
         )
         : {},
+      paramsSalt: isSet(object.paramsSalt)
+        ? Buffer.from(bytesFromBase64(object.paramsSalt))
+        : isSet(object.params_salt)
+        ? Buffer.from(bytesFromBase64(object.params_salt))
+        : Buffer.alloc(0),
     };
   },
 
@@ -1083,6 +1107,9 @@ export const QueryRequest: MessageFns<QueryRequest> = {
         });
       }
     }
+    if (message.paramsSalt.length !== 0) {
+      obj.paramsSalt = base64FromBytes(message.paramsSalt);
+    }
     return obj;
   },
 
@@ -1116,6 +1143,7 @@ export const QueryRequest: MessageFns<QueryRequest> = {
         }
         return acc;
       }, {});
+    message.paramsSalt = object.paramsSalt ?? Buffer.alloc(0);
     return message;
   },
 };

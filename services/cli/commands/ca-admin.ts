@@ -1,0 +1,166 @@
+import { writeFileSync } from "node:fs";
+import type { Command } from "commander";
+import type { RevocationTarget, Tenant } from "../../../gen/ewii/ca/v1/ca.js";
+import { EwiiError } from "../../core/errors.js";
+import { callUnary } from "../../core/grpc/index.js";
+import { caClient, cliContext, type GlobalOptions } from "../connect.js";
+import { printObject, printTable } from "../output.js";
+
+function tenantRow(tenant: Tenant): (string | boolean)[] {
+  return [tenant.name, tenant.trustDomain, tenant.enabled, tenant.createdAt?.toISOString() ?? "", tenant.rolloverPhase, tenant.caFingerprints.map((f) => f.slice(0, 16)).join(" ")];
+}
+
+const TENANT_HEADERS = ["name", "trust domain", "enabled", "created", "rollover", "CA fingerprints (SHA-256, first 16)"];
+
+/** `ewii tenant`, `ewii token`, `ewii svid`, `ewii revoke`, `ewii bundle`, `ewii rollover`, `ewii crl`. */
+export function registerCaAdminCommands(program: Command, globals: () => GlobalOptions): void {
+  const tenant = program.command("tenant").description("create, list, show and disable tenants");
+  tenant
+    .command("create <name>")
+    .description("create a tenant with its own trust domain and CA key")
+    .action(async (name: string) => {
+      const context = cliContext(globals());
+      const client = caClient(context);
+      const response = await callUnary(client.createTenant.bind(client), { name });
+      printTable(TENANT_HEADERS, [tenantRow(response.tenant!)], { json: context.json, jsonValue: response.tenant });
+    });
+  tenant
+    .command("list")
+    .description("list every tenant")
+    .action(async () => {
+      const context = cliContext(globals());
+      const client = caClient(context);
+      const response = await callUnary(client.listTenants.bind(client), {});
+      printTable(TENANT_HEADERS, response.tenants.map(tenantRow), { json: context.json, jsonValue: response.tenants });
+    });
+  tenant
+    .command("get <name>")
+    .description("show one tenant")
+    .action(async (name: string) => {
+      const context = cliContext(globals());
+      const client = caClient(context);
+      const response = await callUnary(client.getTenant.bind(client), { name });
+      printTable(TENANT_HEADERS, [tenantRow(response.tenant!)], { json: context.json, jsonValue: response.tenant });
+    });
+  tenant
+    .command("disable <name>")
+    .description("disable a tenant and revoke all of its SVIDs")
+    .action(async (name: string) => {
+      const context = cliContext(globals());
+      const client = caClient(context);
+      const response = await callUnary(client.disableTenant.bind(client), { name });
+      printObject({ tenant: response.tenant?.name, enabled: response.tenant?.enabled, revocation_sequence: response.revocation?.sequence }, { json: context.json });
+    });
+
+  program
+    .command("token")
+    .description("join tokens for client enrollment")
+    .command("create")
+    .description("create a single-use join token for a tenant client")
+    .requiredOption("--tenant <name>", "tenant the client belongs to")
+    .requiredOption("--path <path>", 'SPIFFE ID path of the client, for example "/client/site-1"')
+    .option("--ttl <seconds>", "token lifetime in seconds (default 900, at most 86400)", (v) => parseIntOption(v, "--ttl"))
+    .action(async (options: { tenant: string; path: string; ttl?: number }) => {
+      const context = cliContext(globals());
+      const client = caClient(context);
+      const response = await callUnary(client.createJoinToken.bind(client), { tenant: options.tenant, spiffeIdPath: options.path, ttlSeconds: options.ttl ?? 0 });
+      if (context.json) {
+        printObject({ token: response.token, spiffe_id: response.spiffeId, expires_at: response.expiresAt }, { json: true });
+        return;
+      }
+      process.stdout.write(`join token for ${response.spiffeId} (single use, expires ${response.expiresAt?.toISOString()}):\n\n  ${response.token}\n\n`);
+      process.stdout.write(`enroll the client with:\n  ewii client enroll --ca ${context.endpoints.ca} --token <token> --dir <identity folder>\n`);
+    });
+
+  program
+    .command("svid")
+    .description("issued SVIDs")
+    .command("list")
+    .description("list issued SVIDs, newest first")
+    .option("--tenant <name>", "only this tenant's SVIDs")
+    .option("--all", "include expired SVIDs")
+    .action(async (options: { tenant?: string; all?: boolean }) => {
+      const context = cliContext(globals());
+      const client = caClient(context);
+      const response = await callUnary(client.listSvids.bind(client), { tenant: options.tenant ?? "", includeExpired: options.all === true });
+      printTable(
+        ["serial", "SPIFFE ID", "tenant", "not after", "revoked", "issued by"],
+        response.svids.map((svid) => [svid.serial, svid.spiffeId, svid.tenant, svid.notAfter?.toISOString(), svid.revoked, svid.issuedBy]),
+        { json: context.json, jsonValue: response.svids },
+      );
+    });
+
+  program
+    .command("revoke")
+    .description("revoke a SPIFFE ID, a serial, a path prefix or a whole tenant")
+    .option("--spiffe-id <id>", "every SVID issued for this SPIFFE ID")
+    .option("--serial <hex>", "one certificate by serial number")
+    .option("--prefix <spiffe-id-prefix>", "every SPIFFE ID under this path prefix (a whole site)")
+    .option("--tenant <name>", "every SVID of a tenant")
+    .option("--reason <text>", "why, recorded with the revocation", "")
+    .action(async (options: { spiffeId?: string; serial?: string; prefix?: string; tenant?: string; reason: string }) => {
+      const targets: RevocationTarget[] = [];
+      if (options.spiffeId !== undefined) targets.push({ spiffeId: options.spiffeId });
+      if (options.serial !== undefined) targets.push({ serial: options.serial });
+      if (options.prefix !== undefined) targets.push({ pathPrefix: options.prefix });
+      if (options.tenant !== undefined) targets.push({ tenant: options.tenant });
+      if (targets.length !== 1) throw new EwiiError("ERR_USAGE", "give exactly one of --spiffe-id, --serial, --prefix or --tenant");
+      const context = cliContext(globals());
+      const client = caClient(context);
+      const response = await callUnary(client.revoke.bind(client), { target: targets[0], reason: options.reason });
+      const revocation = response.revocation!;
+      printObject(
+        { sequence: revocation.sequence, target: JSON.stringify(revocation.target), trust_domain: revocation.trustDomain, revoked_at: revocation.revokedAt, revoked_by: revocation.revokedBy, expires_at: revocation.expiresAt },
+        { json: context.json },
+      );
+    });
+
+  program
+    .command("bundle")
+    .description("trust bundles")
+    .command("show <trust-domain>")
+    .description("print a trust domain's bundle")
+    .option("--format <format>", "jwks or pem", "jwks")
+    .action(async (trustDomain: string, options: { format: string }) => {
+      if (options.format !== "jwks" && options.format !== "pem") throw new EwiiError("ERR_USAGE", `--format must be jwks or pem, got "${options.format}"`);
+      const context = cliContext(globals());
+      const client = caClient(context);
+      const response = await callUnary(client.getTrustBundle.bind(client), { trustDomain });
+      const bundle = response.bundle!;
+      process.stdout.write(options.format === "pem" ? bundle.pem : JSON.stringify(JSON.parse(bundle.jwks), null, 2) + "\n");
+    });
+
+  const rollover = program.command("rollover").description("roll a tenant's CA: prepare, activate, retire");
+  for (const phase of ["prepare", "activate", "retire"] as const) {
+    const command = rollover.command(`${phase} <tenant>`).description(`${phase} the CA rollover of a tenant`);
+    if (phase === "retire") command.option("--force", "retire although SVIDs signed by the previous CA are still valid");
+    command.action(async (name: string, options: { force?: boolean }) => {
+      const context = cliContext(globals());
+      const client = caClient(context);
+      const response =
+        phase === "prepare"
+          ? await callUnary(client.prepareRollover.bind(client), { tenant: name })
+          : phase === "activate"
+            ? await callUnary(client.activateRollover.bind(client), { tenant: name })
+            : await callUnary(client.retireRollover.bind(client), { tenant: name, force: options.force === true });
+      printTable(TENANT_HEADERS, [tenantRow(response.tenant!)], { json: context.json, jsonValue: response.tenant });
+    });
+  }
+
+  program
+    .command("crl <tenant>")
+    .description("write the tenant's signed X.509 CRL (DER) to a file")
+    .requiredOption("-o, --output <file>", "file to write the DER CRL to")
+    .action(async (name: string, options: { output: string }) => {
+      const context = cliContext(globals());
+      const client = caClient(context);
+      const response = await callUnary(client.getCrl.bind(client), { tenant: name });
+      writeFileSync(options.output, response.crlDer);
+      process.stdout.write(`wrote CRL of ${name} (revocation sequence ${response.sequence}) to ${options.output}\n`);
+    });
+}
+
+export function parseIntOption(value: string, flag: string): number {
+  if (!/^\d+$/.test(value)) throw new EwiiError("ERR_USAGE", `${flag} must be a whole number, got "${value}"`);
+  return Number(value);
+}

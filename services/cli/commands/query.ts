@@ -1,0 +1,106 @@
+import type { Command } from "commander";
+import type { ExecuteQueryResponse } from "../../../gen/ewii/hub/v1/hub.js";
+import type { Value } from "../../../gen/ewii/tunnel/v1/tunnel.js";
+import { EwiiError } from "../../core/errors.js";
+import { callUnary } from "../../core/grpc/index.js";
+import { cliContext, hubClient, type GlobalOptions } from "../connect.js";
+import { printTable } from "../output.js";
+
+const TYPED_PARAM = /^([A-Za-z_][A-Za-z0-9_]*)(?::(int|real|text|bool))?=(.*)$/s;
+
+/**
+ * Parses "name=value" into a typed value: whole numbers become integers,
+ * decimals reals, true/false booleans, anything else text. "name:text=42"
+ * forces a type.
+ */
+export function parseParam(argument: string): [string, Value] {
+  const match = TYPED_PARAM.exec(argument);
+  if (match === null) throw new EwiiError("ERR_USAGE", `parameter "${argument}" must look like name=value or name:type=value (type int, real, text or bool)`);
+  const [, name, type, raw] = match;
+  const kind = type ?? (/^-?\d+$/.test(raw) ? "int" : /^-?\d+\.\d+$/.test(raw) ? "real" : raw === "true" || raw === "false" ? "bool" : "text");
+  switch (kind) {
+    case "int":
+      if (!/^-?\d+$/.test(raw)) throw new EwiiError("ERR_USAGE", `parameter ${name} is typed int but "${raw}" is not a whole number`);
+      return [name, { intValue: BigInt(raw) }];
+    case "real":
+      if (Number.isNaN(Number(raw))) throw new EwiiError("ERR_USAGE", `parameter ${name} is typed real but "${raw}" is not a number`);
+      return [name, { doubleValue: Number(raw) }];
+    case "bool":
+      if (raw !== "true" && raw !== "false") throw new EwiiError("ERR_USAGE", `parameter ${name} is typed bool but "${raw}" is not true or false`);
+      return [name, { boolValue: raw === "true" }];
+    default:
+      return [name, { stringValue: raw }];
+  }
+}
+
+/** Renders a result value as table text. */
+export function valueText(value: Value): string | number | bigint | boolean | null {
+  if (value.nullValue === true) return null;
+  if (value.intValue !== undefined) return value.intValue;
+  if (value.doubleValue !== undefined) return value.doubleValue;
+  if (value.stringValue !== undefined) return value.stringValue;
+  if (value.boolValue !== undefined) return value.boolValue;
+  if (value.bytesValue !== undefined) return `0x${Buffer.from(value.bytesValue).toString("hex")}`;
+  return null;
+}
+
+export interface QueryResult {
+  columns: string[];
+  rows: (string | number | bigint | boolean | null)[][];
+  summary: ExecuteQueryResponse["summary"];
+}
+
+/** Runs ExecuteQuery and collects the whole streamed result. */
+export function collectQuery(client: ReturnType<typeof hubClient>, request: { tenant: string; client: string; dataset: string; queryId: string; params: Record<string, Value> }, deadlineMs: number): Promise<QueryResult> {
+  return new Promise((resolve, reject) => {
+    const result: QueryResult = { columns: [], rows: [], summary: undefined };
+    const call = client.executeQuery(request, { deadline: new Date(Date.now() + deadlineMs) });
+    call.on("data", (response: ExecuteQueryResponse) => {
+      if (response.columns !== undefined) result.columns = response.columns.names;
+      if (response.rows !== undefined) for (const row of response.rows.rows) result.rows.push(row.values.map(valueText));
+      if (response.summary !== undefined) result.summary = response.summary;
+    });
+    call.on("error", reject);
+    call.on("end", () => resolve(result));
+  });
+}
+
+export function registerQueryCommands(program: Command, globals: () => GlobalOptions): void {
+  program
+    .command("query <query-id> [params...]")
+    .description("run a catalog query on a client's dataset through the hub")
+    .requiredOption("--tenant <name>", "tenant of the client")
+    .requiredOption("--client <id>", 'client SPIFFE ID or path, for example "/client/site-1"')
+    .requiredOption("--dataset <name>", "dataset name")
+    .option("--as <identity>", "credentials folder name under <home>/credentials to call as", "reports")
+    .option("--timeout <ms>", "deadline in milliseconds", "30000")
+    .action(async (queryId: string, params: string[], options: { tenant: string; client: string; dataset: string; as: string; timeout: string }) => {
+      const context = cliContext(globals(), options.as);
+      const client = hubClient(context);
+      const result = await collectQuery(client, { tenant: options.tenant, client: options.client, dataset: options.dataset, queryId, params: Object.fromEntries(params.map(parseParam)) }, Number(options.timeout));
+      if (context.json) {
+        printTable(result.columns, result.rows, { json: true, jsonValue: { columns: result.columns, rows: result.rows, summary: result.summary } });
+        return;
+      }
+      printTable(result.columns, result.rows);
+      const summary = result.summary;
+      if (summary !== undefined) {
+        process.stdout.write(`${summary.rowCount} rows, rule "${summary.rule}" (policy v${summary.policyVersion}), audit #${summary.auditSequence}, ${summary.elapsedMs} ms, request ${summary.requestId}\n`);
+      }
+    });
+
+  program
+    .command("clients")
+    .description("list connected clients and their relays")
+    .option("--tenant <name>", "only this tenant's clients")
+    .action(async (options: { tenant?: string }) => {
+      const context = cliContext(globals());
+      const client = hubClient(context);
+      const response = await callUnary(client.listClients.bind(client), { tenant: options.tenant ?? "" });
+      printTable(
+        ["SPIFFE ID", "tenant", "relays", "connected since"],
+        response.clients.map((c) => [c.spiffeId, c.tenant, c.relayIds.join(", "), c.connectedSince?.toISOString()]),
+        { json: context.json, jsonValue: response.clients },
+      );
+    });
+}

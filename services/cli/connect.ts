@@ -1,0 +1,50 @@
+import type { ChannelCredentials, ChannelOptions } from "@grpc/grpc-js";
+import { AuditServiceClient } from "../../gen/ewii/audit/v1/audit.js";
+import { CAServiceClient } from "../../gen/ewii/ca/v1/ca.js";
+import { HubServiceClient } from "../../gen/ewii/hub/v1/hub.js";
+import { PolicyServiceClient } from "../../gen/ewii/policy/v1/policy.js";
+import { RelayServiceClient } from "../../gen/ewii/relay/v1/relay.js";
+import { channelOptions, createClientCredentials, dialTarget } from "../core/grpc/index.js";
+import { loadCredentials, type WorkloadCredentials } from "../core/workload/credentials.js";
+import { credentialsDir, homeDir, readEndpoints, type Endpoints } from "./home.js";
+
+/** Global options every command accepts. */
+export interface GlobalOptions {
+  home?: string;
+  credentials?: string;
+  json?: boolean;
+}
+
+export interface CliContext {
+  home: string;
+  endpoints: Endpoints;
+  credentials: WorkloadCredentials;
+  json: boolean;
+}
+
+/**
+ * Resolves the home folder, the service addresses and the SVID the command
+ * authenticates with: `--credentials DIR`, else `<home>/credentials/<defaultIdentity>`.
+ */
+export function cliContext(options: GlobalOptions, defaultIdentity = "admin"): CliContext {
+  const home = homeDir(options.home);
+  const endpoints = readEndpoints(home);
+  const credentials = loadCredentials(options.credentials ?? credentialsDir(home, defaultIdentity));
+  return { home, endpoints, credentials, json: options.json === true };
+}
+
+function channel(context: CliContext, address: string, service: string): [string, ChannelCredentials, ChannelOptions] {
+  const expected = `spiffe://${context.endpoints.operator_trust_domain}/service/${service}`;
+  const credentials = createClientCredentials({
+    tls: { certChainPem: context.credentials.certChainPem, privateKeyPem: context.credentials.privateKeyPem },
+    trustedCasPem: context.credentials.operatorBundlePem,
+    expectServer: (spiffeId) => spiffeId === expected || spiffeId.startsWith(expected + "/"),
+  });
+  return [dialTarget(address), credentials, channelOptions(address)];
+}
+
+export const caClient = (context: CliContext): CAServiceClient => new CAServiceClient(...channel(context, context.endpoints.ca, "ca"));
+export const policyClient = (context: CliContext): PolicyServiceClient => new PolicyServiceClient(...channel(context, context.endpoints.policy, "policy"));
+export const auditClient = (context: CliContext): AuditServiceClient => new AuditServiceClient(...channel(context, context.endpoints.audit, "audit"));
+export const hubClient = (context: CliContext): HubServiceClient => new HubServiceClient(...channel(context, context.endpoints.hub, "hub"));
+export const relayClient = (context: CliContext, address: string): RelayServiceClient => new RelayServiceClient(...channel(context, address, "relay"));
