@@ -99,6 +99,11 @@ export interface AuditRecord {
    * `previous_hash`, lowercase hexadecimal.
    */
   hash: string;
+  /**
+   * Optional. The salted parameter digest the client signed
+   * (`ResultSummary.params_sha256`), needed to verify `client_signature`.
+   */
+  paramsSha256: string;
 }
 
 export interface AppendRequest {
@@ -198,6 +203,7 @@ function createBaseAuditRecord(): AuditRecord {
     clientCertDer: Buffer.alloc(0),
     previousHash: "",
     hash: "",
+    paramsSha256: "",
   };
 }
 
@@ -295,6 +301,9 @@ export const AuditRecord: MessageFns<AuditRecord> = {
     }
     if (message.hash !== "") {
       writer.uint32(218).string(message.hash);
+    }
+    if (message.paramsSha256 !== "") {
+      writer.uint32(226).string(message.paramsSha256);
     }
     return writer;
   },
@@ -528,6 +537,14 @@ export const AuditRecord: MessageFns<AuditRecord> = {
             message.hash = reader.string();
             continue;
           }
+          case 28: {
+            if (tag !== 226) {
+              break;
+            }
+
+            message.paramsSha256 = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -633,6 +650,11 @@ export const AuditRecord: MessageFns<AuditRecord> = {
         ? globalThis.String(object.previous_hash)
         : "",
       hash: isSet(object.hash) ? globalThis.String(object.hash) : "",
+      paramsSha256: isSet(object.paramsSha256)
+        ? globalThis.String(object.paramsSha256)
+        : isSet(object.params_sha256)
+        ? globalThis.String(object.params_sha256)
+        : "",
     };
   },
 
@@ -719,6 +741,9 @@ export const AuditRecord: MessageFns<AuditRecord> = {
     if (message.hash !== "") {
       obj.hash = message.hash;
     }
+    if (message.paramsSha256 !== "") {
+      obj.paramsSha256 = message.paramsSha256;
+    }
     return obj;
   },
 
@@ -756,6 +781,7 @@ export const AuditRecord: MessageFns<AuditRecord> = {
     message.clientCertDer = object.clientCertDer ?? Buffer.alloc(0);
     message.previousHash = object.previousHash ?? "";
     message.hash = object.hash ?? "";
+    message.paramsSha256 = object.paramsSha256 ?? "";
     return message;
   },
 };
