@@ -68,6 +68,7 @@ export async function executeQuery(request: ExecuteQueryRequest, ctx: ServerStre
 
   const clientSpiffeId = resolveClientId(request.tenant, request.client, deps.operatorTrustDomain);
   const requestId = randomBytes(16);
+  const paramsSalt = randomBytes(32);
   const requestIdHex = requestId.toString("hex");
   const logger = ctx.logger.child({ [LogField.requestId]: requestIdHex, [LogField.tenant]: request.tenant, [LogField.clientSpiffeId]: clientSpiffeId });
   const decision = deps.policy.decide({ principal: caller.spiffeId, tenant: request.tenant, dataset: request.dataset, queryId: request.queryId, params: request.params });
@@ -97,7 +98,7 @@ export async function executeQuery(request: ExecuteQueryRequest, ctx: ServerStre
   let connection: ClientConnection | undefined;
   try {
     connection = await deps.connector.connect(clientSpiffeId, ctx.signal);
-    const outcome = await relayQuery(request, requestId, decision, connection, ctx);
+    const outcome = await relayQuery(request, requestId, paramsSalt, decision, connection, ctx);
     const elapsedMs = now() - startedMs;
     const [sequence] = await appendOrRefuse(
       deps.audit,
@@ -112,6 +113,7 @@ export async function executeQuery(request: ExecuteQueryRequest, ctx: ServerStre
         bytes: outcome.summary.byteCount,
         latencyMs: elapsedMs,
         resultSha256: outcome.summary.rowsSha256,
+        paramsSha256: outcome.summary.paramsSha256,
         clientSignature: outcome.summary.signature,
         clientCertDer: connection.clientCertDer,
       },
@@ -156,6 +158,7 @@ interface RelayedOutcome {
 async function relayQuery(
   request: ExecuteQueryRequest,
   requestId: Buffer,
+  paramsSalt: Buffer,
   decision: HubDecision,
   connection: ClientConnection,
   ctx: ServerStreamContext<ExecuteQueryResponse>,
@@ -174,6 +177,7 @@ async function relayQuery(
       sqlSha256ByEngine,
       params: request.params,
       maxRows: decision.maxRows,
+      paramsSalt,
       deadlineUnixMs: BigInt(deadline),
       callerSpiffeId: ctx.peer?.spiffeId ?? "",
     },
@@ -187,7 +191,7 @@ async function relayQuery(
       await ctx.write({ rows: { rows } });
     } else if (message.summary !== undefined) {
       const summary = message.summary;
-      checkSummary(summary, requestId, request, digest, connection, sqlSha256ByEngine);
+      checkSummary(summary, requestId, paramsSalt, request, digest, connection, sqlSha256ByEngine);
       if (summary.status !== "ok") {
         throw new EwiiError(summary.status.startsWith("ERR_") ? summary.status : "ERR_CLIENT_REFUSED", `client ${connection.clientSpiffeId} refused or failed the query: ${summary.message}`, { status: status.FAILED_PRECONDITION });
       }
@@ -201,6 +205,7 @@ async function relayQuery(
 function checkSummary(
   summary: ResultSummary,
   requestId: Buffer,
+  paramsSalt: Buffer,
   request: ExecuteQueryRequest,
   digest: RowDigest,
   connection: ClientConnection,
@@ -212,7 +217,7 @@ function checkSummary(
   if (!Buffer.from(summary.requestId).equals(requestId)) throw invalid("the summary names another request id");
   if (summary.signerSerial !== connection.clientSerial) throw invalid(`signer serial ${summary.signerSerial} is not the session's client serial ${connection.clientSerial}`);
   if (summary.status !== "ok") return;
-  const expectedParams = createHash("sha256").update(canonicalParamsBytes(request.params)).digest("hex");
+  const expectedParams = createHash("sha256").update(paramsSalt).update(canonicalParamsBytes(request.params)).digest("hex");
   if (summary.paramsSha256 !== expectedParams) throw invalid("the parameter digest differs from the request's");
   if (!Object.values(sqlSha256ByEngine).includes(summary.sqlSha256)) throw invalid("the SQL hash is not one of the catalog's");
   if (summary.rowsSha256 !== digest.digestHex()) throw invalid("the rows digest differs from the rows received");
