@@ -18,6 +18,6 @@ export type { PolicyServiceDeps, PolicyState } from "./service.js";
 export { loadPolicyConfig, policyConfigSchema, POLICY_DB_FILE, POLICY_ENV_KEYS, startPolicyService } from "./server.js";
 export type { PolicyConfig, PolicyServiceRuntimeDeps, RunningPolicyService } from "./server.js";
 export { PolicySnapshotCache } from "./watcher.js";
-export type { PolicySnapshotCacheOptions } from "./watcher.js";
+export type { PolicySnapshotCacheOptions, PolicyWatchState } from "./watcher.js";
 export { applyPolicyFile } from "./apply-cli.js";
 export type { ApplyPolicyFileResult } from "./apply-cli.js";

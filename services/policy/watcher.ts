@@ -20,7 +20,7 @@ export interface PolicySnapshotCacheOptions {
 const DEFAULT_INITIAL_BACKOFF_MS = 250;
 const DEFAULT_MAX_BACKOFF_MS = 10_000;
 
-type CacheState = "idle" | "connecting" | "live" | "backoff" | "stopped";
+export type PolicyWatchState = "idle" | "connecting" | "live" | "backoff" | "stopped";
 
 /**
  * Hub-side copy of the current policy, kept up to date by PolicyService.Watch.
@@ -38,7 +38,7 @@ type CacheState = "idle" | "connecting" | "live" | "backoff" | "stopped";
  */
 export class PolicySnapshotCache {
   private policy: CompiledPolicy | undefined;
-  private state: CacheState = "idle";
+  private state: PolicyWatchState = "idle";
   /** Time the snapshot was last known to be current, in milliseconds since the epoch. */
   private confirmedAtMs: number | undefined;
   private stream: ClientReadableStream<WatchResponse> | undefined;
@@ -79,6 +79,11 @@ export class PolicySnapshotCache {
     return Math.max(0, this.nowMs() - this.confirmedAtMs);
   }
 
+  /** State of the Watch stream, for health reports. */
+  get watchState(): PolicyWatchState {
+    return this.state;
+  }
+
   /** Calls `listener` with each newly compiled version; returns the function that unsubscribes. */
   onUpdate(listener: (policy: CompiledPolicy) => void): () => void {
     this.listeners.add(listener);
@@ -98,7 +103,15 @@ export class PolicySnapshotCache {
 
   private connect(): void {
     this.transition("connecting");
-    const stream = this.client.watch({ knownVersion: 0n });
+    let stream: ClientReadableStream<WatchResponse>;
+    try {
+      stream = this.client.watch({ knownVersion: 0n });
+    } catch (err: unknown) {
+      // grpc-js throws here when the channel was closed; retrying on a closed channel cannot succeed.
+      this.logger.error("policy watch cannot start; the gRPC client is closed. Stopping", { [LogField.cause]: err instanceof Error ? err.message : String(err) });
+      this.stop();
+      return;
+    }
     this.stream = stream;
     let ended = false;
     const onEnd = (reason: string, err?: ServiceError): void => {
@@ -167,7 +180,7 @@ export class PolicySnapshotCache {
     }, delayMs);
   }
 
-  private transition(next: CacheState): void {
+  private transition(next: PolicyWatchState): void {
     if (this.state === next) return;
     this.logger.debug("policy watch state changed", { from: this.state, to: next });
     this.state = next;
