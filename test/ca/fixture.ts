@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { EwiiError, errorCodeOf } from "../../services/core/errors.js";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -133,4 +134,9 @@ export async function rejection(promise: Promise<unknown>): Promise<unknown> {
     return err;
   }
   throw new Error("expected the call to fail, but it succeeded");
+}
+
+/** The stable error code of a failed gRPC call or a thrown EwiiError. */
+export function codeOf(err: unknown): string | undefined {
+  return err instanceof EwiiError ? err.code : errorCodeOf(err);
 }
