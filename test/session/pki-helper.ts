@@ -5,9 +5,9 @@ import type { VerifiedPeer } from "../../services/core/session/index.js";
 
 /**
  * Small test PKI: one root CA per trust domain and X509-SVID leaves with a
- * single URI SAN. Local to the session tests so that they do not depend on
- * the identity module; the verifier checks only what the session layer
- * relies on (issuer signature, validity, SPIFFE ID).
+ * single URI SAN. It is local to the session tests so that they do not
+ * depend on the identity module. The verifier checks only what the session
+ * layer relies on: issuer signature, validity and SPIFFE ID.
  */
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 

@@ -49,6 +49,8 @@ export function aeadSealNative(key: Uint8Array, nonce: Uint8Array, plaintext: Ui
   cipher.setAAD(aad, { plaintextLength: plaintext.length });
   const body = cipher.update(plaintext);
   cipher.final();
+  // NOTE: node:crypto has no output-buffer API, so appending the tag costs one
+  // extra copy of the ciphertext; it shows at 64 KiB frames and above.
   const sealed = Buffer.allocUnsafe(body.length + AEAD_TAG_BYTES);
   body.copy(sealed, 0);
   cipher.getAuthTag().copy(sealed, body.length);

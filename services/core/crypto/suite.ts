@@ -22,8 +22,8 @@ export interface X25519KeyPair {
  * The primitives of the end-to-end session behind one interface, so that the
  * node:crypto and @noble implementations are interchangeable and can check
  * each other. Wrong key, nonce or output lengths are caller bugs and throw
- * TypeError; a bad tag or a low-order peer key comes from the wire and throws
- * EwiiError.
+ * TypeError. A bad tag or a low-order peer key comes from the wire, so it
+ * throws EwiiError.
  */
 export interface CryptoSuite {
   readonly name: string;

@@ -13,7 +13,7 @@ export const HANDSHAKE_VERSION = 1;
 export const HANDSHAKE_NONCE_BYTES = 32;
 /** Default largest difference between a peer's timestamp and the local clock. */
 export const DEFAULT_MAX_CLOCK_SKEW_MS = 30_000;
-/** Longest certificate chain accepted from a peer, leaf included. */
+/** Maximum certificate chain length accepted from a peer, leaf included. */
 export const MAX_CERT_CHAIN_LENGTH = 8;
 /** Longest DER ECDSA P-256 signature: SEQUENCE of two INTEGERs of up to 33 bytes. */
 const MAX_ECDSA_P256_SIGNATURE_BYTES = 72;
@@ -36,8 +36,8 @@ export type PeerVerifier = (chainDer: Uint8Array[]) => VerifiedPeer;
 
 /** Checks field presence and lengths; the signature and identity are checked later. */
 export function checkHandshakeShape(message: Handshake, expectedRole: Role): void {
-  const malformed = (what: string): never => {
-    throw sessionError(SessionErrorCode.handshakeMalformed, `handshake from ${Role[expectedRole]} is malformed: ${what}`);
+  const malformed = (problem: string): never => {
+    throw sessionError(SessionErrorCode.handshakeMalformed, `handshake from ${Role[expectedRole]} is malformed: ${problem}`);
   };
   if (message.version !== HANDSHAKE_VERSION) {
     throw sessionError(SessionErrorCode.versionUnsupported, `handshake version ${message.version} is not supported; this side speaks version ${HANDSHAKE_VERSION}`);

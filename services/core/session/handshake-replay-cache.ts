@@ -6,9 +6,9 @@ export const DEFAULT_REPLAY_CACHE_MAX_ENTRIES = 100_000;
 /**
  * Handshake nonces seen recently, shared by all handshakes of one process.
  * A handshake is accepted only while its timestamp is within the allowed
- * clock skew of the local clock, so a nonce needs to be remembered only for
- * as long as a replay of it could still pass that check; the caller passes
- * that time as `retainMs`.
+ * clock skew of the local clock. So a nonce is kept only for as long as a
+ * replay of it could still pass that check, and the caller passes that time
+ * as `retainMs`.
  *
  * When the cache is full it rejects new handshakes (fail closed) instead of
  * forgetting nonces that a replay could reuse.
@@ -30,7 +30,7 @@ export class HandshakeReplayCache {
       throw sessionError(SessionErrorCode.handshakeReplay, "handshake nonce was already used within the allowed clock skew; the handshake is a replay and is rejected");
     }
     if (this.expiresAtMsByNonce.size >= this.maxEntries) {
-      throw sessionError(SessionErrorCode.replayCacheFull, `handshake replay cache holds its maximum of ${this.maxEntries} nonces; retry later or raise maxEntries`);
+      throw sessionError(SessionErrorCode.replayCacheFull, `handshake replay cache is full at its maximum of ${this.maxEntries} nonces; retry later or raise maxEntries`);
     }
     this.expiresAtMsByNonce.set(key, nowMs + retainMs);
   }
@@ -41,9 +41,9 @@ export class HandshakeReplayCache {
 
   /**
    * Drops expired entries from the front. Entries are in insertion order, so
-   * with one retain time and a clock that does not go back this drops all of
-   * them; an entry with a longer retain time can hold back later ones until
-   * it expires, which costs memory but never forgets a live nonce.
+   * with one retain time and a clock that does not go back this drops every
+   * expired entry. An entry with a longer retain time can hold back later
+   * ones until it expires, which costs memory but never drops a live nonce.
    */
   private evictExpired(nowMs: number): void {
     for (const [key, expiresAtMs] of this.expiresAtMsByNonce) {

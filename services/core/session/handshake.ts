@@ -37,7 +37,7 @@ import { clientTranscriptHash, hubTranscriptHash } from "./transcript.js";
  * Both sides then derive one key per direction with HKDF-SHA256 over the
  * X25519 shared secret, salted with H2. A relay that re-routes the hub's
  * message to another client is caught because that client cannot sign as
- * the target identity; a relay that substitutes ephemeral keys breaks a
+ * the target identity. A relay that substitutes ephemeral keys breaks a
  * signature.
  */
 export interface HandshakeOptions {
@@ -154,7 +154,7 @@ export class HubHandshake {
     this.ephemeralPrivateKey = undefined;
     try {
       if (reply.role === Role.ROLE_CLIENT && reply.sessionId.length === SESSION_ID_BYTES && !reply.sessionId.equals(this.message.sessionId)) {
-        throw sessionError(SessionErrorCode.handshakeMalformed, "client handshake carries another session_id than the hub's message; it answers another session");
+        throw sessionError(SessionErrorCode.handshakeMalformed, "client handshake carries a session_id other than the one in the hub's message; it belongs to another session and is rejected");
       }
       const transcriptHash = clientTranscriptHash(this.message, reply);
       const peer = authenticatePeerMessage(this.options, this.resolved, reply, Role.ROLE_CLIENT, () => transcriptHash);
@@ -185,7 +185,7 @@ export class HubHandshake {
   }
 }
 
-/** The client's side: checks the hub's message and answers in one step. */
+/** The client's side: verifies the hub's message and builds the signed reply in one step. */
 export class ClientHandshake {
   static respond(options: ClientHandshakeOptions, hubMessage: Handshake): { message: Handshake; session: Session; hubSpiffeId: string } {
     const resolved = resolveOptions(options);

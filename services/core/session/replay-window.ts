@@ -15,7 +15,7 @@ export type ReplayCheck = "ok" | "duplicate" | "too_old";
  * the window cover exactly `size` numbers below the highest one accepted.
  *
  * `check` is cheap and changes nothing but the rejection counters, so the
- * receiver calls it before authenticating a frame; `accept` records the
+ * receiver calls it before authenticating a frame. `accept` records the
  * number and must only follow a successful authentication.
  */
 export class ReplayWindow {

@@ -86,8 +86,9 @@ interface ReceiveEpoch {
  * built by HubHandshake.finish and ClientHandshake.respond.
  *
  * Frame checks happen in this order: session id, direction, size, key epoch,
- * replay window, then authentication; only an authenticated frame moves the
- * replay window or the receive epoch, so a forged frame changes no state.
+ * replay window, then authentication. Only an authenticated frame moves the
+ * replay window or the receive epoch, so a forged frame changes nothing but
+ * the rejection counters.
  */
 export class Session {
   readonly id: Uint8Array;
