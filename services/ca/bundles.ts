@@ -3,7 +3,7 @@ import type { TrustBundle as TrustBundleMessage } from "../../gen/ewii/ca/v1/ca.
 import { TrustBundle } from "../core/identity/index.js";
 import { notFound, CaErrorCode } from "./errors.js";
 import type { CaContext } from "./context.js";
-import type { CaState } from "./store.js";
+import type { CaRecord, CaState } from "./store.js";
 
 /**
  * Trust bundles per trust domain. A bundle's authorities are the CAs of
@@ -17,13 +17,17 @@ export const BUNDLE_CA_STATES: readonly CaState[] = ["active", "prepared", "prev
 /** Orders a bundle's CAs: the signing CA first, then prepared, then previous. */
 const STATE_ORDER: Record<CaState, number> = { active: 0, prepared: 1, previous: 2, retired: 3 };
 
+/** Lists the CAs in a trust domain's bundle, signing CA first. */
+export function bundleCasOf(ctx: CaContext, trustDomain: string): CaRecord[] {
+  return ctx.store.listCas(trustDomain, BUNDLE_CA_STATES).sort((a, b) => STATE_ORDER[a.state] - STATE_ORDER[b.state]);
+}
+
 /** Returns the current bundle of a trust domain. Throws ERR_TRUST_DOMAIN_UNKNOWN. */
 export function bundleOf(ctx: CaContext, trustDomain: string): TrustBundle {
-  const cas = ctx.store.listCas(trustDomain, BUNDLE_CA_STATES);
+  const cas = bundleCasOf(ctx, trustDomain);
   if (cas.length === 0) {
     throw notFound(CaErrorCode.trustDomainUnknown, `trust domain "${trustDomain}" is not served by this CA; use the operator trust domain or a tenant's`);
   }
-  cas.sort((a, b) => STATE_ORDER[a.state] - STATE_ORDER[b.state]);
   const authorities = cas.map((ca) => new X509Certificate(ca.certDer));
   return new TrustBundle(trustDomain, authorities, ctx.store.getBundleSequence(trustDomain));
 }

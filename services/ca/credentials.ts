@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { derToPem, generateKeyPair, privateKeyToPem, SpiffeId } from "../core/identity/index.js";
-import { MetaKey, type CaContext } from "./context.js";
+import type { CaContext } from "./context.js";
 import { bundleOf } from "./bundles.js";
 import { issueSvid } from "./issuance.js";
 import type { IssuedBy } from "./store.js";
@@ -97,9 +97,4 @@ export function renewOperatorCredentialFiles(
 ): { credential: OperatorCredential; paths: CredentialPaths } {
   const credential = issueOperatorCredential(ctx, { ...request, issuedBy: "renew" });
   return { credential, paths: writeCredentialFiles(dataDir, request.name, credential) };
-}
-
-/** Returns the operator trust domain recorded in the store, or undefined before initialization. */
-export function storedOperatorTrustDomain(ctx: Pick<CaContext, "store">): string | undefined {
-  return ctx.store.getMeta(MetaKey.operatorTrustDomain)?.toString("utf8");
 }

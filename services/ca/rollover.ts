@@ -73,6 +73,7 @@ export function retireRollover(ctx: CaContext, name: string, force: boolean, cal
   const tenant = ctx.store.transaction(() => {
     const current = requireTenant(ctx, name);
     requirePhase(current, "activated", "retire");
+
     const previous = ctx.store.listCas(current.trustDomain, ["previous"]);
     let stillValid = 0;
     let latest: Date | null = null;
@@ -90,12 +91,14 @@ export function retireRollover(ctx: CaContext, name: string, force: boolean, cal
         `the previous CA of tenant "${name}" signed ${stillValid} SVIDs that are valid until ${latest?.toISOString()}; retry after then, or set force to invalidate them now`,
       );
     }
+
     for (const ca of previous) {
       ctx.store.setCaState(ca.id, "retired");
       ctx.signers.delete(ca.id);
     }
     ctx.store.setTenantRolloverPhase(name, "none");
     markBundleChanged(ctx, current.trustDomain);
+
     ctx.logger.info("CA rollover retired", {
       [LogField.callerSpiffeId]: callerSpiffeId,
       [LogField.tenant]: name,

@@ -78,58 +78,58 @@ interface RevocationRow {
   expires_at: number;
 }
 
-const toCa = (r: CaRow): CaRecord => ({
-  id: r.id,
-  trustDomain: r.trust_domain,
-  tenant: r.tenant,
-  certDer: r.cert_der,
-  keyCiphertext: r.key_ciphertext,
-  state: r.state,
-  notBefore: new Date(r.not_before),
-  notAfter: new Date(r.not_after),
-  createdAt: new Date(r.created_at),
+const toCa = (row: CaRow): CaRecord => ({
+  id: row.id,
+  trustDomain: row.trust_domain,
+  tenant: row.tenant,
+  certDer: row.cert_der,
+  keyCiphertext: row.key_ciphertext,
+  state: row.state,
+  notBefore: new Date(row.not_before),
+  notAfter: new Date(row.not_after),
+  createdAt: new Date(row.created_at),
 });
 
-const toTenant = (r: TenantRow): TenantRecord => ({
-  name: r.name,
-  trustDomain: r.trust_domain,
-  enabled: r.enabled === 1,
-  createdAt: new Date(r.created_at),
-  rolloverPhase: r.rollover_phase,
+const toTenant = (row: TenantRow): TenantRecord => ({
+  name: row.name,
+  trustDomain: row.trust_domain,
+  enabled: row.enabled === 1,
+  createdAt: new Date(row.created_at),
+  rolloverPhase: row.rollover_phase,
 });
 
-const toToken = (r: TokenRow): JoinTokenRecord => ({
-  id: r.id,
-  secretSha256: r.secret_sha256,
-  tenant: r.tenant,
-  spiffeId: r.spiffe_id,
-  createdBy: r.created_by,
-  createdAt: new Date(r.created_at),
-  expiresAt: new Date(r.expires_at),
-  usedAt: r.used_at === null ? null : new Date(r.used_at),
+const toToken = (row: TokenRow): JoinTokenRecord => ({
+  id: row.id,
+  secretSha256: row.secret_sha256,
+  tenant: row.tenant,
+  spiffeId: row.spiffe_id,
+  createdBy: row.created_by,
+  createdAt: new Date(row.created_at),
+  expiresAt: new Date(row.expires_at),
+  usedAt: row.used_at === null ? null : new Date(row.used_at),
 });
 
-const toSvid = (r: SvidRow): SvidRecord => ({
-  serial: r.serial,
-  spiffeId: r.spiffe_id,
-  trustDomain: r.trust_domain,
-  tenant: r.tenant,
-  caId: r.ca_id,
-  publicKeySha256: r.public_key_sha256,
-  issuedAt: new Date(r.issued_at),
-  notBefore: new Date(r.not_before),
-  notAfter: new Date(r.not_after),
-  issuedBy: r.issued_by,
+const toSvid = (row: SvidRow): SvidRecord => ({
+  serial: row.serial,
+  spiffeId: row.spiffe_id,
+  trustDomain: row.trust_domain,
+  tenant: row.tenant,
+  caId: row.ca_id,
+  publicKeySha256: row.public_key_sha256,
+  issuedAt: new Date(row.issued_at),
+  notBefore: new Date(row.not_before),
+  notAfter: new Date(row.not_after),
+  issuedBy: row.issued_by,
 });
 
-const toRevocation = (r: RevocationRow): RevocationRecord => ({
-  sequence: r.sequence,
-  target: { kind: r.target_kind, value: r.target_value },
-  trustDomain: r.trust_domain,
-  reason: r.reason,
-  revokedBy: r.revoked_by,
-  revokedAt: new Date(r.revoked_at),
-  expiresAt: new Date(r.expires_at),
+const toRevocation = (row: RevocationRow): RevocationRecord => ({
+  sequence: row.sequence,
+  target: { kind: row.target_kind, value: row.target_value },
+  trustDomain: row.trust_domain,
+  reason: row.reason,
+  revokedBy: row.revoked_by,
+  revokedAt: new Date(row.revoked_at),
+  expiresAt: new Date(row.expires_at),
 });
 
 /**

@@ -3,7 +3,7 @@ import { status } from "@grpc/grpc-js";
 import type { Tenant as TenantMessage } from "../../gen/ewii/ca/v1/ca.js";
 import { EwiiError } from "../core/errors.js";
 import { LogField } from "../core/log.js";
-import { BUNDLE_CA_STATES, markBundleChanged } from "./bundles.js";
+import { bundleCasOf, markBundleChanged } from "./bundles.js";
 import { newCaRecord, type CaContext } from "./context.js";
 import { CaErrorCode, failedPrecondition, invalidArgument, notFound } from "./errors.js";
 import { insertRevocation, publishRevocation } from "./revocations.js";
@@ -84,11 +84,7 @@ export async function disableTenant(ctx: CaContext, name: string, callerSpiffeId
 
 /** Returns the SHA-256 fingerprints (lowercase hex) of a tenant's bundle CAs, signing CA first. */
 export function caFingerprintsOf(ctx: CaContext, trustDomain: string): string[] {
-  const order = { active: 0, prepared: 1, previous: 2, retired: 3 };
-  return ctx.store
-    .listCas(trustDomain, BUNDLE_CA_STATES)
-    .sort((a, b) => order[a.state] - order[b.state])
-    .map((ca) => createHash("sha256").update(ca.certDer).digest("hex"));
+  return bundleCasOf(ctx, trustDomain).map((ca) => createHash("sha256").update(ca.certDer).digest("hex"));
 }
 
 export function toTenantMessage(ctx: CaContext, tenant: TenantRecord): TenantMessage {

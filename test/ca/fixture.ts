@@ -73,13 +73,13 @@ export class CaFixture {
     return `127.0.0.1:${this.running.port}`;
   }
 
-  /** The credentials that init wrote for an operator identity. */
+  /** Reads the credentials that init wrote for an operator identity. */
   operatorTls(name: string): ClientTls {
     const paths = credentialPaths(this.dataDir, name);
     return { certChainPem: readFileSync(paths.svid, "utf8"), privateKeyPem: readFileSync(paths.key, "utf8") };
   }
 
-  /** A client with the given client certificate, or anonymous. */
+  /** Creates a client with the given client certificate, or an anonymous one. */
   client(tls?: ClientTls): CAServiceClient {
     const bundle = readFileSync(credentialPaths(this.dataDir, "alice").bundle, "utf8");
     const credentials = createClientCredentials({ tls, trustedCasPem: bundle, expectServer: (id) => id === `spiffe://${OPERATOR_TD}/service/ca` });
@@ -136,7 +136,7 @@ export async function rejection(promise: Promise<unknown>): Promise<unknown> {
   throw new Error("expected the call to fail, but it succeeded");
 }
 
-/** The stable error code of a failed gRPC call or a thrown EwiiError. */
+/** Returns the stable error code of a failed gRPC call or a thrown EwiiError. */
 export function codeOf(err: unknown): string | undefined {
   return err instanceof EwiiError ? err.code : errorCodeOf(err);
 }
