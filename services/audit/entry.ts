@@ -61,6 +61,7 @@ const RECORD_FIELDS: ReadonlyArray<readonly [keyof AuditRecord, string, FieldEnc
   ["resultSha256", "result_sha256", "string"],
   ["clientSignature", "client_signature", "bytes"],
   ["clientCertDer", "client_cert_der", "bytes"],
+  ["paramsSha256", "params_sha256", "string"],
 ];
 
 /** Returns the JCS canonical JSON of a value (RFC 8785). */
@@ -158,6 +159,7 @@ export function emptyRecord(): AuditRecord {
     clientCertDer: Buffer.alloc(0),
     previousHash: "",
     hash: "",
+    paramsSha256: "",
   };
 }
 

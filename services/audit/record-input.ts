@@ -64,6 +64,7 @@ export function prepareRecord(input: AuditRecordInput, index: number, params: Pa
   optionalText(at, "sql_sha256", record.sqlSha256, SHA256_HEX, "64 lowercase hexadecimal digits");
   optionalText(at, "outcome", record.outcome);
   optionalText(at, "result_sha256", record.resultSha256, SHA256_HEX, "64 lowercase hexadecimal digits");
+  optionalText(at, "params_sha256", record.paramsSha256, SHA256_HEX, "64 lowercase hexadecimal digits");
   for (const [name, value] of [["policy_version", record.policyVersion], ["rows", record.rows], ["bytes", record.bytes]] as const) {
     if (typeof value !== "bigint" || value < 0n || value > MAX_UINT64) throw recordInvalid(`${at}: ${name} must be an unsigned 64-bit integer`);
   }
