@@ -60,30 +60,22 @@ export function evaluate(policy: CompiledPolicy, request: EvaluationRequest, now
   if (typeof checked === "string") return deny(DEFAULT_DENY_RULE, version, checked);
 
   const principalKeys = principalPatterns(request.principal);
-  const denyCandidates = candidates(query.denyRules, request.tenant, principalKeys);
-  for (const rule of denyCandidates) {
-    if (rule.checkConditions(checked, now) === undefined) {
-      return deny(rule.name, version, `denied by rule ${JSON.stringify(rule.name)}`);
-    }
-  }
+  const denied = firstApplying(query.denyRules, request.tenant, principalKeys, checked, now);
+  if (denied.rule !== undefined) return deny(denied.rule.name, version, `denied by rule ${JSON.stringify(denied.rule.name)}`);
 
-  let firstMiss: string | undefined;
-  for (const rule of candidates(query.allowRules, request.tenant, principalKeys)) {
-    const miss = rule.checkConditions(checked, now);
-    if (miss !== undefined) {
-      firstMiss ??= miss;
-      continue;
-    }
-    if (rule.ratePerMinute !== undefined && rateLimiter !== undefined) {
-      if (!rateLimiter.tryTake(`${rule.name}\u0000${request.principal}`, rule.ratePerMinute, now.getTime())) {
-        return deny(rule.name, version, `the rate limit of rule ${JSON.stringify(rule.name)} (${rule.ratePerMinute} per minute per principal) is exhausted; retry later`);
-      }
-    }
-    const maxRows = rule.maxRows === undefined ? query.maxRows : Math.min(rule.maxRows, query.maxRows);
-    return { effect: "allow", rule: rule.name, policyVersion: version, reason: `allowed by rule ${JSON.stringify(rule.name)}`, maxRows };
+  const allowed = firstApplying(query.allowRules, request.tenant, principalKeys, checked, now);
+  const rule = allowed.rule;
+  if (rule === undefined) {
+    const detail = allowed.firstMiss === undefined ? "no allow rule covers this principal, tenant and query" : `no allow rule applies: ${allowed.firstMiss}`;
+    return deny(DEFAULT_DENY_RULE, version, detail);
   }
-  const detail = firstMiss === undefined ? "no allow rule covers this principal, tenant and query" : `no allow rule applies: ${firstMiss}`;
-  return deny(DEFAULT_DENY_RULE, version, detail);
+  if (rule.ratePerMinute !== undefined && rateLimiter !== undefined) {
+    if (!rateLimiter.tryTake(`${rule.name}\u0000${request.principal}`, rule.ratePerMinute, now.getTime())) {
+      return deny(rule.name, version, `the rate limit of rule ${JSON.stringify(rule.name)} (${rule.ratePerMinute} per minute per principal) is exhausted; retry later`);
+    }
+  }
+  const maxRows = rule.maxRows === undefined ? query.maxRows : Math.min(rule.maxRows, query.maxRows);
+  return { effect: "allow", rule: rule.name, policyVersion: version, reason: `allowed by rule ${JSON.stringify(rule.name)}`, maxRows };
 }
 
 function deny(rule: string, policyVersion: number, reason: string): Decision {
@@ -124,20 +116,32 @@ function principalPatterns(principal: string): string[] {
   return keys;
 }
 
-/** Collects the rules filed under the tenant (and "*") and the principal's patterns, in document order. */
-function candidates(index: RuleIndex, tenant: string, principalKeys: readonly string[]): CompiledRule[] {
-  const found: CompiledRule[] = [];
-  collect(index.get(tenant), principalKeys, found);
-  collect(index.get("*"), principalKeys, found);
-  if (found.length > 1) found.sort((a, b) => a.index - b.index);
-  return found;
-}
-
-function collect(byPrincipal: Map<string, CompiledRule[]> | undefined, principalKeys: readonly string[], found: CompiledRule[]): void {
-  if (byPrincipal === undefined) return;
-  for (const key of principalKeys) {
-    const rules = byPrincipal.get(key);
-    if (rules === undefined) continue;
-    for (const rule of rules) if (!found.includes(rule)) found.push(rule);
+/**
+ * Finds the first rule in document order, among those filed under the
+ * tenant (or "*") and one of the principal's patterns, whose conditions
+ * hold. Each filed list is already in document order, so the scan of a list
+ * stops at its first applying rule or at the best index found so far, and
+ * nothing is allocated or sorted per decision.
+ */
+function firstApplying(index: RuleIndex, tenant: string, principalKeys: readonly string[], params: CheckedParams, now: Date): { rule: CompiledRule | undefined; firstMiss: string | undefined } {
+  let best: CompiledRule | undefined;
+  let firstMiss: string | undefined;
+  for (const tenantKey of [tenant, "*"]) {
+    const byPrincipal = index.get(tenantKey);
+    if (byPrincipal === undefined) continue;
+    for (const key of principalKeys) {
+      const rules = byPrincipal.get(key);
+      if (rules === undefined) continue;
+      for (const rule of rules) {
+        if (best !== undefined && rule.index >= best.index) break;
+        const miss = rule.checkConditions(params, now);
+        if (miss === undefined) {
+          best = rule;
+          break;
+        }
+        firstMiss ??= miss;
+      }
+    }
   }
+  return { rule: best, firstMiss };
 }
