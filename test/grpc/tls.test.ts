@@ -142,8 +142,8 @@ describe("certificate rotation", () => {
 
     const current = fixture.tls.current();
     fixture.tls.update({ ...current, trustedCasPem: current.trustedCasPem + newTenantCa.pem });
-    // The test verifier knows only the fixture's CAs, so the peer is now
-    // seen (TLS trusts it) and then rejected by the verifier.
+    // TLS now trusts the new CA, so the peer certificate reaches the
+    // verifier, which accepts only the fixture's CAs and rejects it.
     const after = fixture.caClient(fixture.credentialsFor(material));
     const err2 = await rejectionOf(call<RenewResponse>((callback) => after.renew({ csrDer: Buffer.alloc(0) }, callback)));
     assert.equal(err2.code, status.UNAUTHENTICATED);

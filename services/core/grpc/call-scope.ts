@@ -24,9 +24,9 @@ const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
 
 /**
  * Builds the scope of a call. grpc-js emits "cancelled" when the client
- * cancels or the stream closes early; it ends calls at their deadline with
- * DEADLINE_EXCEEDED, but whether handlers see "cancelled" then is not
- * documented, so a timer of our own aborts the signal at the deadline too.
+ * cancels or the stream closes early. It ends calls at their deadline with
+ * DEADLINE_EXCEEDED, but it does not document whether handlers see
+ * "cancelled" then, so a timer of our own aborts the signal at the deadline.
  */
 export function openCallScope(call: CancellableCall, now: () => Date = () => new Date()): CallScope {
   const controller = new AbortController();

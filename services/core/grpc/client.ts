@@ -9,21 +9,21 @@ import { splitPemCertificates, type TlsMaterial } from "./tls.js";
 
 /**
  * Client keepalive: ping every 10 s, also between calls, and drop the
- * connection when no answer comes within 5 s. Ewii servers accept this
- * rate; servers built on gRPC C-core or grpc-go with their default ping
- * policy would answer GOAWAY "too_many_pings".
+ * connection when no ping ack arrives within 5 s. Ewii servers (grpc-js)
+ * accept this rate. Servers built on gRPC C-core or grpc-go with their
+ * default ping policy would reply with GOAWAY "too_many_pings".
  */
 export const DEFAULT_CLIENT_KEEPALIVE = { timeMs: 10_000, timeoutMs: 5_000 } as const;
 
 /**
  * TLS server name sent when the target is an IP address. Servers identify
- * themselves by SPIFFE ID, not by host name, so the value only has to be a
- * valid DNS name; ".invalid" is reserved by RFC 2606 and never resolves.
+ * themselves by SPIFFE ID, not by host name, so any valid DNS name works.
+ * The ".invalid" top-level domain is reserved by RFC 2606 and never resolves.
  */
 export const IP_TARGET_SERVER_NAME = "ewii-server.invalid";
 
 export interface ClientCredentialsOptions {
-  /** Client certificate and key; omit for server-authenticated TLS only. Its `trustedCasPem` is ignored. */
+  /** Client certificate and key. Omit them for server-authenticated TLS only. */
   tls?: Pick<TlsMaterial, "certChainPem" | "privateKeyPem">;
   /** Concatenated PEM of the CAs the server's certificate must chain to. */
   trustedCasPem: string;
@@ -36,7 +36,7 @@ export interface ClientCredentialsOptions {
  * `trustedCasPem` and replace the host name check by a check of the server's
  * SPIFFE ID (its single URI SAN) with `expectServer`.
  *
- * The credentials are fixed at creation; after the client's SVID rotates,
+ * The credentials are fixed at creation. After the client's SVID rotates,
  * create new credentials and a new channel.
  */
 export function createClientCredentials(options: ClientCredentialsOptions): ChannelCredentials {
@@ -66,8 +66,8 @@ export function createClientCredentials(options: ClientCredentialsOptions): Chan
 
 /**
  * Returns the SPIFFE ID in the URI SAN of a DER certificate. An X509-SVID
- * has exactly one URI SAN and it uses the spiffe scheme; anything else
- * throws ERR_SERVER_IDENTITY_INVALID.
+ * has exactly one URI SAN with the spiffe scheme, so anything else throws
+ * ERR_SERVER_IDENTITY_INVALID.
  */
 export function spiffeIdOfCertificate(der: Buffer): string {
   const cert = new X509Certificate(new Uint8Array(der));
@@ -83,15 +83,15 @@ export function spiffeIdOfCertificate(der: Buffer): string {
   return uris[0];
 }
 
-/** Channel options for dialing an Ewii server: keepalive and a sane TLS server name. */
+/** Returns channel options for dialing an Ewii server: keepalive and a valid TLS server name. */
 export function channelOptions(target: string): ChannelOptions {
   const options: ChannelOptions = {
     "grpc.keepalive_time_ms": DEFAULT_CLIENT_KEEPALIVE.timeMs,
     "grpc.keepalive_timeout_ms": DEFAULT_CLIENT_KEEPALIVE.timeoutMs,
     "grpc.keepalive_permit_without_calls": 1,
   };
-  // An IP address as TLS server name is invalid (RFC 6066, section 3) and
-  // makes Node print DEP0123.
+  // TLS server names (SNI) must be DNS names. Node sends an IP target as
+  // server name anyway and prints the deprecation warning DEP0123.
   if (isIP(parseHostPort(stripScheme(target)).host) !== 0) {
     options["grpc.ssl_target_name_override"] = IP_TARGET_SERVER_NAME;
   }

@@ -18,17 +18,17 @@ export interface PeerIdentity {
 
 /**
  * Verifies a peer's leaf certificate (DER) and returns its identity, or
- * throws an EwiiError whose code says why the peer is rejected. TLS has
- * already checked that the leaf chains to one of the trusted CAs; the
- * verifier must still check that the issuing CA belongs to the trust domain
- * named in the SPIFFE ID, because the trusted set is the union of every
- * tenant's CAs.
+ * throws an EwiiError whose code names the reason for rejecting the peer. TLS has
+ * already checked that the leaf chains to one of the trusted CAs. That set
+ * is the union of every tenant's CAs, so the verifier must still check that
+ * the issuing CA belongs to the trust domain named in the SPIFFE ID.
  */
 export type PeerVerifier = (leafDer: Buffer) => PeerIdentity;
 
 /**
- * What `getAuthContext()` returns on server calls in grpc-js >= 1.14. The
- * package does not export the type, so it is derived from the method.
+ * Auth context of a server call, as `getAuthContext()` returns it in
+ * grpc-js >= 1.14. The package does not export the type, so it is derived
+ * from the method.
  */
 export type AuthContext = NonNullable<ReturnType<ServerUnaryCall<unknown, unknown>["getAuthContext"]>>;
 
@@ -70,7 +70,7 @@ export function authenticatePeer(call: CallWithAuthContext, verifyPeer: PeerVeri
   }
 }
 
-/** The error for a call that needs a client certificate and came without one. */
+/** Creates the error for a call that needs a client certificate and came without one. */
 export function peerRequiredError(method: string): EwiiError {
   return new EwiiError(
     "ERR_PEER_REQUIRED",

@@ -16,7 +16,7 @@ import { LogField, type Logger } from "../log.js";
 import { openCallScope } from "./call-scope.js";
 import { authenticatePeer, peerRequiredError, type PeerIdentity, type PeerVerifier } from "./peer.js";
 
-/** What every handler receives besides its request. */
+/** Call context passed to every handler besides its request. */
 export interface RpcContext {
   /** The verified caller, or undefined on an `allowAnonymous` method called without a client certificate. */
   peer: PeerIdentity | undefined;
@@ -64,10 +64,10 @@ type AnyServerCall =
 
 /**
  * The one edge where Ewii handlers run. Each wrapper turns an async handler
- * into a grpc-js handler that authenticates the peer with the server's
- * verifier, passes an RpcContext, maps any thrown value to a gRPC status
- * with `toServiceError` (which logs the cause), and logs every call at debug
- * with method, caller and duration.
+ * into a grpc-js handler. The wrapper authenticates the peer with the
+ * server's verifier and passes an RpcContext. It maps any thrown value to a
+ * gRPC status with `toServiceError`, which logs the cause, and logs every
+ * call at debug with method, caller and duration.
  *
  * A server built by `startGrpcServer` owns one RpcEdge, passed to each
  * service's implementation factory and exposed as `RunningServer.rpc`.
@@ -110,9 +110,9 @@ export class RpcEdge {
   }
 
   /**
-   * The handler owns the stream: it reads with `for await`, writes with
-   * `call.write` and may end it; the wrapper ends it after the handler
-   * returns if the handler did not.
+   * The handler owns the stream. It reads with `for await`, writes with
+   * `call.write` and may end it. The wrapper ends the stream after the
+   * handler returns if the handler did not.
    */
   bidiStream<Req, Res>(handler: BidiStreamHandler<Req, Res>, options: RpcOptions = {}): handleBidiStreamingCall<Req, Res> {
     return (call) => {
@@ -196,7 +196,7 @@ function endStreamWithError(call: ServerWritableStream<unknown, unknown> | Serve
   call.emit("error", error);
 }
 
-/** Whether a thrown value is the EwiiError that an aborted call scope carries. */
+/** Tells whether a thrown value is the abort reason of a cancelled or expired call. */
 export function isCallAbortError(err: unknown): err is EwiiError {
   return err instanceof EwiiError && (err.code === "ERR_RPC_CANCELLED" || err.code === "ERR_RPC_DEADLINE_EXCEEDED");
 }

@@ -9,11 +9,11 @@ import { splitPemCertificates, type TlsMaterial, type TlsMaterialSource } from "
  * `setSecureContext` on its HTTP/2 server whenever a ServerCredentials
  * subclass calls the protected `updateSecureContextOptions`, so one
  * synchronous call swaps certificate, key and trusted CAs together for every
- * new connection. The alternatives are worse fits: the certificate-provider
- * credentials are experimental, need listeners called asynchronously and
- * take the identity provider as their first argument despite its name;
- * FileWatcherCertificateProvider only reads files, while Ewii services
- * rotate SVIDs they receive over RPC in memory. The cost is reliance on a
+ * new connection. The certificate-provider credentials are experimental,
+ * need listeners called asynchronously and take the identity provider as
+ * their first argument despite its name. FileWatcherCertificateProvider only
+ * reads files, while Ewii services rotate SVIDs they receive over RPC in
+ * memory. The cost is reliance on a
  * protected method and the `_equals` hook, so a grpc-js upgrade must keep the
  * rotation test passing.
  */
@@ -23,7 +23,7 @@ export class RotatingServerCredentials extends ServerCredentials {
   /**
    * `requireClientCert` true makes the TLS handshake fail without a client
    * certificate chaining to a trusted CA. False still requests one, so
-   * anonymous and authenticated callers share the port; a certificate that
+   * anonymous and authenticated callers share the port. A certificate that
    * does not chain to a trusted CA then leaves the caller anonymous, because
    * grpc-js reports no peer certificate on an unauthorized socket.
    */

@@ -16,8 +16,8 @@ import type { TlsMaterialSource } from "./tls.js";
 export const DEFAULT_MAX_RECEIVE_MESSAGE_BYTES = 4 * 1024 * 1024;
 
 /**
- * Server pings an idle connection every 10 s and drops it when no answer
- * comes within 5 s, so a dead peer is detected within about 15 s.
+ * The server pings each connection every 10 s and drops it when no ping ack
+ * arrives within 5 s, so a dead peer is detected within about 15 s.
  */
 export const DEFAULT_SERVER_KEEPALIVE = { timeMs: 10_000, timeoutMs: 5_000 } as const;
 
@@ -157,7 +157,7 @@ function shutdown(server: Server, graceMs: number): Promise<void> {
   });
 }
 
-/** The host part of "host:port" or "[v6]:port", brackets kept. */
+/** Returns the host part of "host:port" or "[v6]:port", brackets kept. */
 function listenHost(listen: string): string {
   const colon = listen.lastIndexOf(":");
   return colon === -1 ? listen : listen.slice(0, colon);

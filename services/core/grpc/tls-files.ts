@@ -24,9 +24,9 @@ export const TLS_FILES_DEBOUNCE_MS = 100;
  * It watches the directories, not the files, because the usual way to
  * replace a certificate (write a temporary file, then rename it over the old
  * one) gives the path a new inode that a file watch would not follow. A
- * reload that fails (unreadable file, key not matching the certificate while
- * only one of the two has been replaced yet) keeps the previous material and
- * logs a warning; the next file event retries.
+ * reload can fail on an unreadable file, or on a key that does not match the
+ * certificate while only one of the two has been replaced. It then keeps the
+ * previous material and logs a warning, and the next file event retries.
  */
 export class FileTlsMaterialSource extends TlsMaterialSource {
   private readonly watchers: FSWatcher[] = [];
@@ -50,8 +50,8 @@ export class FileTlsMaterialSource extends TlsMaterialSource {
 
   /**
    * Reads the files now and applies them if they differ from the current
-   * material. Returns true when the material changed. Never throws: failures
-   * are logged and leave the current material in place.
+   * material. Returns true when the material changed. Read and validation
+   * failures are logged and leave the current material in place.
    */
   reload(): Promise<boolean> {
     this.reloading ??= this.reloadOnce().finally(() => {
