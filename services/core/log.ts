@@ -29,6 +29,8 @@ export interface LoggerOptions {
   defaultMeta?: Record<string, unknown>;
   /** Write to stderr (the default) or discard output entirely. */
   silent?: boolean;
+  /** Write to this file instead of stderr. */
+  file?: string;
 }
 
 /** Creates the root JSON logger of a process. */
@@ -38,7 +40,11 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     silent: options.silent ?? false,
     defaultMeta: options.defaultMeta,
     format: winston.format.combine(winston.format.timestamp(), winston.format.errors({ stack: false }), winston.format.json()),
-    transports: [new winston.transports.Console({ stderrLevels: ["error", "warn", "info", "http", "verbose", "debug", "silly"] })],
+    transports: [
+      options.file === undefined
+        ? new winston.transports.Console({ stderrLevels: ["error", "warn", "info", "http", "verbose", "debug", "silly"] })
+        : new winston.transports.File({ filename: options.file }),
+    ],
   });
 }
 

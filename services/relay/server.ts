@@ -10,6 +10,7 @@ import { InMemoryRouteRegistry, RedisRouteRegistry, type RouteRegistry } from ".
 import { BundleRefresher, caRevocationSource, dialCa } from "../core/workload/ca-link.js";
 import { loadCredentials } from "../core/workload/credentials.js";
 import { createPeerVerifier } from "../core/workload/peer-verifier.js";
+import { SvidRenewer } from "../core/workload/renewal.js";
 import type { RelayConfig } from "./config.js";
 import { RelayCore } from "./relay-core.js";
 import { createRelayService } from "./service.js";
@@ -96,6 +97,15 @@ export async function startRelay(config: RelayConfig, deps: { logger: Logger; ro
   }, Math.floor(config.route_lease_ms / 3));
   announceTimer.unref();
 
+  const renewer = new SvidRenewer({
+    credentialsDir: config.credentials_dir,
+    caAddress: config.ca_address,
+    operatorTrustDomain: config.operator_trust_domain,
+    logger,
+    onRenewed: (renewed) => tls.update({ ...tls.current(), certChainPem: renewed.certChainPem, privateKeyPem: renewed.privateKeyPem }),
+  });
+  renewer.start();
+
   const running = server;
   return {
     relayId: config.relay_id,
@@ -107,6 +117,7 @@ export async function startRelay(config: RelayConfig, deps: { logger: Logger; ro
     server: running,
     async close() {
       clearInterval(announceTimer);
+      renewer.stop();
       follower.stop();
       refresher.stop();
       await relayCore.close();

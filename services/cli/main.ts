@@ -1,0 +1,52 @@
+import "reflect-metadata";
+import { Command, CommanderError } from "commander";
+import { errorCodeOf } from "../core/errors.js";
+import { registerCaAdminCommands } from "./commands/ca-admin.js";
+import { registerDevCommand } from "./commands/dev.js";
+import { registerPolicyAuditCommands } from "./commands/policy-audit.js";
+import { registerQueryCommands } from "./commands/query.js";
+import { registerServeCommands } from "./commands/serve.js";
+import type { GlobalOptions } from "./connect.js";
+
+/** Builds the `ewii` command tree. */
+export function buildProgram(): Command {
+  const program = new Command("ewii")
+    .description("Ewii: identity-verified, policy-checked, audited queries from operator services to data inside customer networks")
+    .option("--home <dir>", "Ewii home folder with endpoints.json and credentials/ (default $EWII_HOME or .ewii/dev)")
+    .option("--credentials <dir>", "credential folder to authenticate with (default <home>/credentials/admin)")
+    .option("--json", "print JSON for scripts instead of tables")
+    .showHelpAfterError()
+    .exitOverride();
+  const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+  registerPolicyAuditCommands(program, globals);
+  registerServeCommands(program, globals);
+  registerCaAdminCommands(program, globals);
+  registerQueryCommands(program, globals);
+  registerDevCommand(program, globals);
+  return program;
+}
+
+/** Explains a failed command in one line: the stable code when there is one, then the message. */
+function describeFailure(err: unknown): string {
+  const code = errorCodeOf(err) ?? (typeof err === "object" && err !== null && "code" in err && typeof err.code === "string" && err.code.startsWith("ERR_") ? err.code : undefined);
+  const details = typeof err === "object" && err !== null && "details" in err && typeof err.details === "string" ? err.details : undefined;
+  const message = details ?? (err instanceof Error ? err.message : String(err));
+  return code !== undefined && !message.startsWith(code) ? `${code}: ${message}` : message;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode;
+    process.stderr.write(`ewii: ${describeFailure(err)}\n`);
+    return 1;
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith("services/cli/main.ts")) {
+  // Exit explicitly: open gRPC channels would otherwise keep a finished command alive.
+  main(process.argv).then((code) => process.exit(code));
+}

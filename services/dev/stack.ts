@@ -1,0 +1,206 @@
+import { existsSync, mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { status } from "@grpc/grpc-js";
+import { startAuditService, type RunningAuditService } from "../audit/index.js";
+import { caStorePath, enrollWithToken, initOperator, loadCaConfig, loadKek, startCaService, type RunningCaService } from "../ca/index.js";
+import { createQueryHandler, type ClosableQueryRunner } from "../client/query-runner.js";
+import { startClient, type RunningClient } from "../client/runtime.js";
+import { EwiiError, errorCodeOf } from "../core/errors.js";
+import { callUnary } from "../core/grpc/index.js";
+import { generateKeyPair, privateKeyToPem } from "../core/identity/index.js";
+import type { Logger } from "../core/log.js";
+import { InMemoryRouteRegistry } from "../core/routes/index.js";
+import { loadCredentials, writeCredentialFiles } from "../core/workload/credentials.js";
+import { loadHubConfig } from "../hub/config.js";
+import { startHub, type RunningHub } from "../hub/server.js";
+import { applyPolicyFile } from "../policy/apply-cli.js";
+import { documentSha256, parsePolicy } from "../policy/document.js";
+import { loadPolicyConfig, startPolicyService, type RunningPolicyService } from "../policy/server.js";
+import { loadAuditConfig } from "../audit/index.js";
+import { loadRelayConfig } from "../relay/config.js";
+import { startRelay, type RunningRelay } from "../relay/server.js";
+import { caClient, policyClient, type CliContext } from "../cli/connect.js";
+import { credentialsDir, writeEndpoints, type Endpoints } from "../cli/home.js";
+import { ensureKekFile, OPERATOR_SERVICES, operatorPeerVerifier } from "../cli/commands/serve.js";
+import { writeDemoClientConfig, DEMO_CLIENT_PATH, DEMO_TENANT } from "./demo-client.js";
+import { readFileSync } from "node:fs";
+
+export const REPO_ROOT = resolve(new URL("../..", import.meta.url).pathname);
+export const DEMO_POLICY_FILE = join(REPO_ROOT, "examples/policy/demo.yaml");
+export const OPERATOR_TRUST_DOMAIN = "operator.example";
+
+export interface DevStackOptions {
+  /** Ewii home folder: CA store, credentials, service data and endpoints.json. */
+  home: string;
+  /** First port; CA, policy, audit, relay and hub take five in a row. 0 picks free ports. */
+  basePort: number;
+  logger: Logger;
+  /** Number of relays to start; the demo client dials all of them. */
+  relays?: number;
+  /** Policy file applied at start; the demo policy by default. */
+  policyFile?: string;
+}
+
+export interface DevStack {
+  home: string;
+  endpoints: Endpoints;
+  ca: RunningCaService;
+  policy: RunningPolicyService;
+  audit: RunningAuditService;
+  relays: RunningRelay[];
+  hub: RunningHub;
+  client: RunningClient;
+  clientRunner: ClosableQueryRunner;
+  clientSpiffeId: string;
+  admin: CliContext;
+  /** Credentials context of the demo internal caller (spiffe://operator.example/caller/reports). */
+  caller: CliContext;
+  close(): Promise<void>;
+}
+
+function listenAt(basePort: number, offset: number): string {
+  return `127.0.0.1:${basePort === 0 ? 0 : basePort + offset}`;
+}
+
+/** Waits until `check` returns true, polling every 50 ms, or throws after `timeoutMs`. */
+export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new EwiiError("ERR_DEV_TIMEOUT", `timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((done) => setTimeout(done, 50));
+  }
+}
+
+/**
+ * Starts the whole product on embedded defaults: initializes the operator
+ * trust domain on first use, runs CA, policy, audit, relays and hub (each
+ * its own gRPC server over mTLS on loopback), applies the demo policy,
+ * enrolls a demo client of tenant "acme" serving the Chinook SQLite
+ * database, and waits until the client is connected.
+ */
+export async function startDevStack(options: DevStackOptions): Promise<DevStack> {
+  const home = resolve(options.home);
+  mkdirSync(home, { recursive: true, mode: 0o700 });
+  const kekFile = join(home, "kek");
+  ensureKekFile(kekFile);
+  const logger = options.logger;
+  const closers: (() => Promise<void>)[] = [];
+  const closeAll = async (): Promise<void> => {
+    for (const close of closers.reverse()) await close().catch((err: unknown) => logger.warn("shutdown step failed", { cause: String(err) }));
+  };
+
+  try {
+    if (!existsSync(caStorePath(home))) {
+      initOperator({ dataDir: home, operatorTrustDomain: OPERATOR_TRUST_DOMAIN, kek: loadKek({ kekFile }), services: OPERATOR_SERVICES, admins: ["admin"], callers: ["reports", "billing"], logger });
+    }
+    const credentials = (name: string): string => credentialsDir(home, name);
+
+    const ca = await startCaService(loadCaConfig(undefined, { data_dir: home, kek_file: kekFile, listen: listenAt(options.basePort, 0), operator_trust_domain: OPERATOR_TRUST_DOMAIN }), { logger });
+    closers.push(() => ca.close());
+
+    const policyConfig = loadPolicyConfig(undefined, { listen: listenAt(options.basePort, 1), data_dir: join(home, "policy"), credentials_dir: credentials("policy"), operator_trust_domain: OPERATOR_TRUST_DOMAIN });
+    mkdirSync(policyConfig.data_dir, { recursive: true, mode: 0o700 });
+    const policy = await startPolicyService(policyConfig, { logger, verifyPeer: operatorPeerVerifier(policyConfig.credentials_dir, OPERATOR_TRUST_DOMAIN) });
+    closers.push(() => policy.close());
+
+    const auditConfig = loadAuditConfig(undefined, { listen: listenAt(options.basePort, 2), data_dir: join(home, "audit"), credentials_dir: credentials("audit"), operator_trust_domain: OPERATOR_TRUST_DOMAIN });
+    mkdirSync(auditConfig.data_dir, { recursive: true, mode: 0o700 });
+    const audit = await startAuditService(auditConfig, { logger, verifyPeer: operatorPeerVerifier(auditConfig.credentials_dir, OPERATOR_TRUST_DOMAIN) });
+    closers.push(() => audit.close());
+
+    // One route registry shared in this process stands in for Redis.
+    const routes = new InMemoryRouteRegistry();
+    const relays: RunningRelay[] = [];
+    for (let i = 0; i < (options.relays ?? 1); i++) {
+      const relayConfig = loadRelayConfig(undefined, {
+        listen: options.basePort === 0 ? "127.0.0.1:0" : `127.0.0.1:${options.basePort + 3 + (i === 0 ? 0 : 10 + i)}`,
+        relay_id: `relay-${i + 1}`,
+        credentials_dir: credentials("relay"),
+        ca_address: ca.address,
+        operator_trust_domain: OPERATOR_TRUST_DOMAIN,
+      });
+      const relay = await startRelay(relayConfig, { logger, routes });
+      relays.push(relay);
+      closers.push(() => relay.close());
+    }
+
+    const hubConfig = loadHubConfig(undefined, {
+      listen: listenAt(options.basePort, 4),
+      credentials_dir: credentials("hub"),
+      ca_address: ca.address,
+      policy_address: policy.server.address,
+      audit_address: audit.server.address,
+      relays: relays.map((relay) => relay.address),
+      operator_trust_domain: OPERATOR_TRUST_DOMAIN,
+    });
+    const hub = await startHub(hubConfig, { logger, routes });
+    closers.push(() => hub.close());
+
+    const endpoints: Endpoints = {
+      operator_trust_domain: OPERATOR_TRUST_DOMAIN,
+      ca: ca.address,
+      policy: policy.server.address,
+      audit: audit.server.address,
+      hub: hub.address,
+      relays: relays.map((relay) => relay.address),
+    };
+    writeEndpoints(home, endpoints);
+    const admin: CliContext = { home, endpoints, credentials: loadCredentials(credentials("admin")), json: false };
+    const caller: CliContext = { home, endpoints, credentials: loadCredentials(credentials("reports")), json: false };
+
+    await applyPolicyIfChanged(admin, options.policyFile ?? DEMO_POLICY_FILE);
+    await waitFor("the hub's first policy snapshot", () => hub.policy.current() !== undefined);
+
+    const clientDir = join(home, "clients", "acme-site-1");
+    await enrollDemoClient(admin, join(clientDir, "identity"));
+    const clientConfig = writeDemoClientConfig({ dir: clientDir, caAddress: ca.address, relays: endpoints.relays });
+    const clientRunner = createQueryHandler(clientConfig, logger);
+    const client = startClient(clientConfig, { logger, runner: clientRunner });
+    closers.push(async () => {
+      await client.stop();
+      await clientRunner.close();
+    });
+    await waitFor("the demo client to connect to every relay", () => relays.every((relay) => relay.core.listClients().some((stream) => stream.spiffeId === client.spiffeId)));
+
+    return { home, endpoints, ca, policy, audit, relays, hub, client, clientRunner, clientSpiffeId: client.spiffeId, admin, caller, close: closeAll };
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+}
+
+async function applyPolicyIfChanged(admin: CliContext, file: string): Promise<void> {
+  const client = policyClient(admin);
+  try {
+    const wanted = documentSha256(parsePolicy(readFileSync(file, "utf8"), file));
+    try {
+      const current = await callUnary(client.getPolicy.bind(client), {});
+      const currentSha = current.snapshot === undefined ? "" : documentSha256(parsePolicy(current.snapshot.documentJson, "current policy"));
+      if (currentSha === wanted) return;
+    } catch (err) {
+      if ((err as { code?: number }).code !== status.NOT_FOUND) throw err;
+    }
+    await applyPolicyFile(file, client, { print: () => undefined });
+  } finally {
+    client.close();
+  }
+}
+
+async function enrollDemoClient(admin: CliContext, identityDir: string): Promise<void> {
+  if (existsSync(join(identityDir, "svid.pem"))) return;
+  const client = caClient(admin);
+  try {
+    try {
+      await callUnary(client.getTenant.bind(client), { name: DEMO_TENANT });
+    } catch (err) {
+      if (errorCodeOf(err) !== "ERR_TENANT_NOT_FOUND") throw err;
+      await callUnary(client.createTenant.bind(client), { name: DEMO_TENANT });
+    }
+    const token = await callUnary(client.createJoinToken.bind(client), { tenant: DEMO_TENANT, spiffeIdPath: DEMO_CLIENT_PATH, ttlSeconds: 0 });
+    const keyPair = generateKeyPair();
+    const enrolled = await enrollWithToken({ caAddress: admin.endpoints.ca, token: token.token, keyPair });
+    writeCredentialFiles(identityDir, { svid: enrolled.certChainPem, key: privateKeyToPem(keyPair.privateKey), operatorBundle: enrolled.operatorBundle.pem, tenantBundle: enrolled.tenantBundle.pem });
+  } finally {
+    client.close();
+  }
+}
