@@ -144,14 +144,14 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
   return node;
 }
 
-/** Longest piece of a document value quoted in an error message, in characters. */
+/** Maximum length of a document value quoted in an error message, in characters. */
 const MAX_QUOTED_CHARS = 80;
 
 /** Quotes a document value for an error message: policy documents hold no secrets, but values can be long. */
 export function quoteValue(value: unknown): string {
   const text = typeof value === "string" ? value : JSON.stringify(value) ?? String(value);
-  const shown = text.length > MAX_QUOTED_CHARS ? `${text.slice(0, MAX_QUOTED_CHARS)}...(${text.length} chars)` : text;
-  return typeof value === "string" ? JSON.stringify(shown) : shown;
+  const truncated = text.length > MAX_QUOTED_CHARS ? `${text.slice(0, MAX_QUOTED_CHARS)}...(${text.length} chars)` : text;
+  return typeof value === "string" ? JSON.stringify(truncated) : truncated;
 }
 
 function describe(value: unknown): string {

@@ -6,7 +6,7 @@ import { DEFAULT_DENY_RULE } from "./references.js";
 
 export type { ParamValue } from "./params.js";
 
-/** What a decision is about. `principal` is the caller's SPIFFE ID. */
+/** Subject of a decision. `principal` is the caller's SPIFFE ID. */
 export interface EvaluationRequest {
   principal: string;
   tenant: string;
@@ -34,11 +34,11 @@ const TENANT_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 /**
  * Decides one request against a compiled policy.
  *
- * Order: the query must exist in the catalog and its parameters must pass
- * the catalog's type and range checks; then any matching deny rule denies
- * (deny overrides allow); then the first matching allow rule in document
- * order allows, subject to its rate limit; otherwise the default deny
- * applies. A rule matches when the tenant, principal, dataset and query are
+ * First the query must exist in the catalog, and its parameters must pass
+ * the catalog's type and range checks. Then any matching deny rule denies,
+ * because deny overrides allow. Then the first matching allow rule in
+ * document order allows, subject to its rate limit. Otherwise the default
+ * deny applies. A rule matches when the tenant, principal, dataset and query are
  * in its lists and all its conditions hold.
  *
  * Rate limits are enforced only when `rateLimiter` is given; a token is

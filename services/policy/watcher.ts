@@ -27,7 +27,7 @@ export type PolicyWatchState = "idle" | "connecting" | "live" | "backoff" | "sto
  *
  * States: idle → connecting → live (a snapshot arrived on this stream) →
  * backoff (the stream ended) → connecting ... and stopped after `stop()`.
- * Each (re)connection asks for the full current snapshot (known_version 0)
+ * Each (re)connection requests the full current snapshot (known_version 0)
  * so that its arrival proves the stream works, even when the version has not
  * changed.
  *
@@ -67,7 +67,7 @@ export class PolicySnapshotCache {
     this.connect();
   }
 
-  /** The latest compiled policy, or undefined before the first snapshot arrives. */
+  /** Returns the latest compiled policy, or undefined before the first snapshot arrives. */
   current(): CompiledPolicy | undefined {
     return this.policy;
   }

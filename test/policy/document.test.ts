@@ -3,9 +3,9 @@ import { EwiiError } from "../../services/core/errors.js";
 import { canonicalJson, documentSha256, parsePolicy, parsePolicyJson } from "../../services/policy/document.js";
 import { postgresParamOrder } from "../../services/policy/placeholders.js";
 import { normalizeSql, sqlSha256 } from "../../services/policy/sql-hash.js";
-import { DEMO_POLICY_YAML, baseDocument, toYaml } from "./helpers.js";
+import { DEMO_POLICY_YAML, baseDocument, toYaml, type DocumentInput } from "./helpers.js";
 
-type Doc = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test fixtures edit nested plain data
+type Doc = DocumentInput;
 
 function parseError(yaml: string): EwiiError {
   try {
@@ -69,7 +69,7 @@ describe("policy document", () => {
 
   for (const bad of badDocuments) {
     it(`rejects ${bad.name}`, () => {
-      const doc = baseDocument() as Doc;
+      const doc = baseDocument();
       bad.edit(doc);
       const err = parseError(toYaml(doc));
       assert.equal(err.code, "ERR_POLICY_INVALID");
@@ -94,7 +94,7 @@ describe("policy document", () => {
   });
 
   it("lists every problem", () => {
-    const doc = baseDocument() as Doc;
+    const doc = baseDocument();
     doc.rules[0].datasets = ["crm"];
     doc.rules[0].principals = ["spiffe://other.example/x"];
     const err = parseError(toYaml(doc));

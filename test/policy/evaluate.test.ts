@@ -4,14 +4,14 @@ import { parsePolicy } from "../../services/policy/document.js";
 import { evaluate, type EvaluationRequest } from "../../services/policy/evaluate.js";
 import { RateLimiter } from "../../services/policy/rate-limit.js";
 import { sqlSha256 } from "../../services/policy/sql-hash.js";
-import { DEMO_CALLER, DEMO_POLICY_YAML, baseDocument, int, real, text, toYaml } from "./helpers.js";
+import { DEMO_CALLER, DEMO_POLICY_YAML, baseDocument, int, real, text, toYaml, type DocumentInput } from "./helpers.js";
 
-type Doc = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test fixtures edit nested plain data
+type Doc = DocumentInput;
 
 const NOON_WEDNESDAY = new Date("2026-01-07T12:00:00Z");
 
 function compile(edit: (doc: Doc) => void = () => undefined, version = 1): CompiledPolicy {
-  const doc = baseDocument() as Doc;
+  const doc = baseDocument();
   edit(doc);
   return compilePolicy(parsePolicy(toYaml(doc), "policy.yaml"), version);
 }

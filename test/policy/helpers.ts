@@ -7,8 +7,33 @@ export const DEMO_POLICY_PATH = fileURLToPath(new URL("../../examples/policy/dem
 export const DEMO_POLICY_YAML = readFileSync(DEMO_POLICY_PATH, "utf8");
 export const DEMO_CALLER = "spiffe://operator.example/caller/reports";
 
+/** A catalog query as plain data; tests may set any key, valid or not. */
+export interface QueryInput {
+  [key: string]: unknown;
+  sql: Record<string, string | undefined>;
+  params: Record<string, Record<string, unknown>>;
+}
+
+/** A rule as plain data; tests may set or delete any key. */
+export interface RuleInput {
+  [key: string]: unknown;
+  name?: string;
+  principals?: string[];
+  tenants?: string[];
+  datasets?: string[];
+  queries?: string[];
+}
+
+/** A policy document as plain data, before validation. */
+export interface DocumentInput {
+  [key: string]: unknown;
+  operator_trust_domain: string;
+  catalog: Record<string, { queries: Record<string, QueryInput> }>;
+  rules: RuleInput[];
+}
+
 /** A small valid document as plain data, for tests that change one field. */
-export function baseDocument(): Record<string, unknown> {
+export function baseDocument(): DocumentInput {
   return {
     version: 1,
     operator_trust_domain: "operator.example",
@@ -29,7 +54,7 @@ export function baseDocument(): Record<string, unknown> {
               limit: { type: "integer", min: 1, max: 10 },
             },
           },
-          totals: { sql: { sqlite: "SELECT SUM(total) FROM orders" } },
+          totals: { sql: { sqlite: "SELECT SUM(total) FROM orders" }, params: {} },
         },
       },
     },

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
@@ -71,6 +72,14 @@ function nextVersion(cache: PolicySnapshotCache, version: number): Promise<Compi
   });
 }
 
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
 async function rejection(promise: Promise<unknown>): Promise<{ code: number; errorCode: string | undefined; details: string }> {
   try {
     await promise;
@@ -118,7 +127,7 @@ describe("policy service over mTLS", () => {
 
   it("invalid apply names the field", async () => {
     const bad = baseDocument();
-    (bad.rules as Array<Record<string, unknown>>)[0].datasets = ["crm"];
+    bad.rules[0].datasets = ["crm"];
     const error = await rejection(callUnary(admin.apply.bind(admin), { documentYaml: toYaml(bad), sourceName: "bad.yaml" }));
     assert.equal(error.code, status.INVALID_ARGUMENT);
     assert.equal(error.errorCode, "ERR_POLICY_INVALID");
@@ -206,8 +215,8 @@ describe("policy service over mTLS", () => {
   it("apply command validates before dialing", async () => {
     const file = join(harness.dir, "bad.yaml");
     writeFileSync(file, "version: 1\noperator_trust_domain: operator.example\ncatalog: {}\nrules:\n  - name: r\n");
-    // Port 1 on loopback has no server, so any network call would fail with UNAVAILABLE.
-    const offline = harness.client(await materialFor(harness.operatorCa, "/admin/alice", harness.operatorCa), "127.0.0.1:1");
+    // A port that was just freed has no server, so a network call would fail with UNAVAILABLE instead.
+    const offline = harness.client(await materialFor(harness.operatorCa, "/admin/alice", harness.operatorCa), `127.0.0.1:${await freePort()}`);
     await assert.rejects(applyPolicyFile(file, offline, { print: () => undefined }), (err: unknown) => errorCodeOf(err) === undefined && (err as { code: string }).code === "ERR_POLICY_INVALID");
   });
 });

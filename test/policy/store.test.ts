@@ -52,7 +52,7 @@ describe("policy store", () => {
   it("bad document keeps previous version", () => {
     store.apply(DEMO_POLICY_YAML, "demo.yaml", ADMIN);
     const bad = baseDocument();
-    (bad.rules as Array<Record<string, unknown>>)[0].datasets = ["crm"];
+    bad.rules[0].datasets = ["crm"];
     assert.throws(() => store.apply(toYaml(bad), "bad.yaml", ADMIN), { code: "ERR_POLICY_INVALID" });
     assert.equal(store.current()?.version, 1);
     assert.equal(store.list().length, 1);
@@ -97,7 +97,7 @@ describe("policy service core", () => {
   it("rejects other trust domain", () => {
     const doc = baseDocument();
     doc.operator_trust_domain = "other.example";
-    (doc.rules as Array<Record<string, unknown>>)[0].principals = ["spiffe://other.example/caller/"];
+    doc.rules[0].principals = ["spiffe://other.example/caller/"];
     assert.throws(() => service.apply(toYaml(doc), "other.yaml", ADMIN), /operator_trust_domain: "other\.example" is not this service's trust domain "operator\.example"/);
     assert.equal(store.current(), undefined);
   });
