@@ -15,8 +15,10 @@ install: $(NODE_MODULES)
 run: $(NODE_MODULES)
 	node --import tsx services/cli/main.ts dev --data-dir .ewii/dev
 
+TEST_SPEC ?= 'test/**/*.test.ts'
+
 test: $(NODE_MODULES)
-	node_modules/.bin/mocha $(MOCHA_ARGS)
+	node_modules/.bin/mocha $(MOCHA_ARGS) $(TEST_SPEC)
 
 gen: $(NODE_MODULES)
 	rm -rf gen/ewii gen/google

@@ -37,6 +37,13 @@ function sha256(data: Uint8Array): Buffer {
  * changes with it. The lifetime is `ttlMs` (default: the configured SVID
  * lifetime), cut at the CA's own notAfter.
  */
+/** DNS SANs of operator service SVIDs, so grpcurl and other host-name-checking tools can verify them. */
+export const SERVICE_DNS_NAMES = ["localhost"] as const;
+
+function isOperatorService(ctx: CaContext, spiffeId: SpiffeId): boolean {
+  return spiffeId.trustDomain === ctx.operatorTrustDomain && spiffeId.hasPathPrefix("/service");
+}
+
 export function issueSvid(
   ctx: CaContext,
   request: { spiffeId: SpiffeId; publicKeySpkiDer: Buffer; issuedBy: IssuedBy; tenant: string | null; ttlMs?: number },
@@ -57,6 +64,7 @@ export function issueSvid(
     spiffeId: request.spiffeId,
     notBefore,
     notAfter,
+    dnsNames: isOperatorService(ctx, request.spiffeId) ? SERVICE_DNS_NAMES : [],
   });
   const record: SvidRecord = {
     serial: issued.serial,

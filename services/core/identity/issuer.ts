@@ -22,6 +22,7 @@ import {
   keyUsageValue,
   signTbs,
   uriGeneralName,
+  dnsGeneralName,
 } from "./x509-encoding.js";
 
 /**
@@ -167,6 +168,12 @@ export interface IssueX509SvidOptions {
   notAfter: Date;
   /** Serial number as unsigned big-endian bytes; defaults to 16 random bytes. */
   serial?: Buffer;
+  /**
+   * DNS SANs next to the SPIFFE ID, which the X509-SVID specification
+   * allows. Server SVIDs carry "localhost" so that tools that check host
+   * names, such as grpcurl, can verify them.
+   */
+  dnsNames?: readonly string[];
 }
 
 export interface IssuedSvid {
@@ -202,7 +209,7 @@ export function issueX509Svid(options: IssueX509SvidOptions): IssuedSvid {
     leafBasicConstraints,
     leafKeyUsage,
     leafExtKeyUsage,
-    extension(OID_SUBJECT_ALT_NAME, true, sequence(uriGeneralName(spiffeId.toString()))),
+    extension(OID_SUBJECT_ALT_NAME, true, sequence(uriGeneralName(spiffeId.toString()), ...(options.dnsNames ?? []).map(checkedDnsName))),
     template.authorityKeyIdentifier,
   );
   const tbs = sequence(
@@ -216,4 +223,11 @@ export function issueX509Svid(options: IssueX509SvidOptions): IssuedSvid {
     tlv(0xa3, extensions),
   );
   return { certDer: signTbs(tbs, ca.privateKey), serial: serialHexFromBytes(serial) };
+}
+
+const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
+function checkedDnsName(name: string): Buffer {
+  if (!DNS_NAME.test(name)) throw new TypeError(`DNS SAN "${name}" is not a lowercase DNS name`);
+  return dnsGeneralName(name);
 }

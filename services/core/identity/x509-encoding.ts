@@ -55,6 +55,11 @@ export function uriGeneralName(uri: string): Buffer {
   return tlv(contextTag(6, false), Buffer.from(uri, "ascii"));
 }
 
+/** GeneralName dNSName [2] IA5String (RFC 5280 section 4.2.1.6). */
+export function dnsGeneralName(name: string): Buffer {
+  return tlv(contextTag(2, false), Buffer.from(name, "ascii"));
+}
+
 /** AuthorityKeyIdentifier value: SEQUENCE { [0] keyIdentifier }. */
 export function authorityKeyIdentifierValue(keyId: Uint8Array): Buffer {
   return sequence(tlv(contextTag(0, false), keyId));
