@@ -101,7 +101,8 @@ function printTryIt(stack: DevStack): void {
   write(`  ./bin/ewii.js audit tail`);
   write(`  ./bin/ewii.js tenant list`);
   const admin = join(home, "credentials", "admin");
-  write(`  grpcurl -cert ${admin}/svid.pem -key ${admin}/key.pem -cacert ${admin}/bundle.pem -servername ewii-server.invalid ${stack.endpoints.hub} list`);
+  const hubPort = stack.endpoints.hub.split(":").pop();
+  write(`  grpcurl -cert ${admin}/svid.pem -key ${admin}/key.pem -cacert ${admin}/bundle.pem localhost:${hubPort} list`);
   write("Stop with Ctrl-C.");
 }
 
