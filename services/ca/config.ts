@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { hostPort, loadConfig } from "../core/config.js";
+import { redisConnectionSchema } from "../core/revocation/redis-connection.js";
 
 export const caConfigSchema = z.strictObject({
   /** Address to listen on. */
@@ -14,6 +15,8 @@ export const caConfigSchema = z.strictObject({
   token_ttl_seconds: z.number().int().min(1).max(86_400).default(900),
   /** Operator trust domain; when set, it must equal the one the store was initialized with. */
   operator_trust_domain: z.string().min(1).optional(),
+  /** Redis to publish revocations on (see docs/redis.md); unset, relays and hubs learn of revocations by polling. */
+  redis: redisConnectionSchema.optional(),
   log_level: z.enum(["error", "warn", "info", "debug"]).default("info"),
 });
 

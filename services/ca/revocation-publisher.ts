@@ -1,3 +1,6 @@
+import type { RevocationBus } from "../core/revocation/bus.js";
+import type { Revocation } from "../../gen/ewii/ca/v1/ca.js";
+import { targetToMessage } from "./revocations.js";
 import type { RevocationRecord } from "./store.js";
 
 /**
@@ -13,3 +16,22 @@ export interface RevocationPublisher {
 export const noopRevocationPublisher: RevocationPublisher = {
   publish: async () => {},
 };
+
+/** Publishes each revocation on a bus (Redis or in-process) as an ewii.ca.v1.Revocation. */
+export function busRevocationPublisher(bus: RevocationBus): RevocationPublisher {
+  return {
+    publish: (revocation) => bus.publish(toBusMessage(revocation)),
+  };
+}
+
+function toBusMessage(revocation: RevocationRecord): Revocation {
+  return {
+    sequence: BigInt(revocation.sequence),
+    target: targetToMessage(revocation.target),
+    reason: revocation.reason,
+    revokedAt: revocation.revokedAt,
+    revokedBy: revocation.revokedBy,
+    expiresAt: revocation.expiresAt,
+    trustDomain: revocation.trustDomain,
+  };
+}

@@ -9,7 +9,8 @@ import type { CaContext } from "./context.js";
 import { issueOperatorCredential } from "./credentials.js";
 import { openCaContext } from "./init.js";
 import { loadKek, type Kek } from "./kek.js";
-import type { RevocationPublisher } from "./revocation-publisher.js";
+import { RedisRevocationBus, redisConnectionFromConfig, describeRedisTarget, type RevocationBus } from "../core/revocation/index.js";
+import { busRevocationPublisher, type RevocationPublisher } from "./revocation-publisher.js";
 import { caServiceImplementation } from "./service.js";
 import type { CaStore } from "./store.js";
 import { operatorRootFingerprint } from "./tokens.js";
@@ -25,7 +26,10 @@ export interface CaServiceDeps {
   /** The KEK; when omitted it is loaded from `kek_file` or EWII_KEK. */
   kek?: Kek;
   env?: NodeJS.ProcessEnv;
+  /** Sends committed revocations; takes precedence over `revocationBus` and the `redis` config key. */
   publisher?: RevocationPublisher;
+  /** Bus to publish revocations on, shared in-process by `ewii dev`; takes precedence over `redis`. */
+  revocationBus?: RevocationBus;
 }
 
 export interface RunningCaService {
@@ -70,6 +74,14 @@ function trustedCasPem(ctx: CaContext): string {
 export async function startCaService(config: CaConfig, deps: CaServiceDeps): Promise<RunningCaService> {
   const logger = componentLogger(deps.logger, "ca");
   const kek = deps.kek ?? loadKek({ kekFile: config.kek_file, env: deps.env });
+  // A bus created from the config belongs to this service and closes with it.
+  let ownedBus: RevocationBus | undefined;
+  if (deps.publisher === undefined && deps.revocationBus === undefined && config.redis !== undefined) {
+    ownedBus = new RedisRevocationBus({ connect: redisConnectionFromConfig(config.redis), logger });
+    logger.info("publishing revocations on Redis", { redis: describeRedisTarget(config.redis) });
+  }
+  const busForPublishing = deps.revocationBus ?? ownedBus;
+  const publisher = deps.publisher ?? (busForPublishing === undefined ? undefined : busRevocationPublisher(busForPublishing));
   let ctx: CaContext;
   try {
     ctx = openCaContext({
@@ -78,15 +90,17 @@ export async function startCaService(config: CaConfig, deps: CaServiceDeps): Pro
       now: deps.now,
       logger,
       svidTtlMs: config.svid_ttl_seconds * 1000,
-      publisher: deps.publisher,
+      publisher,
     });
   } catch (err) {
     kek.destroy();
+    await ownedBus?.close();
     throw err;
   }
   if (config.operator_trust_domain !== undefined && config.operator_trust_domain !== ctx.operatorTrustDomain) {
     ctx.store.close();
     kek.destroy();
+    await ownedBus?.close();
     throw new EwiiError(
       "ERR_CONFIG_INVALID",
       `operator_trust_domain is "${config.operator_trust_domain}" but the CA store in ${config.data_dir} was initialized for "${ctx.operatorTrustDomain}"; fix the config or use another data_dir`,
@@ -139,6 +153,7 @@ export async function startCaService(config: CaConfig, deps: CaServiceDeps): Pro
     clearTimeout(renewTimer);
     ctx.store.close();
     kek.destroy();
+    await ownedBus?.close();
     throw err;
   }
 
@@ -150,6 +165,7 @@ export async function startCaService(config: CaConfig, deps: CaServiceDeps): Pro
       ctx.store.close();
       ctx.signers.clear();
       kek.destroy();
+      await ownedBus?.close();
     })();
     return closing;
   };
