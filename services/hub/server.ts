@@ -8,7 +8,7 @@ import { channelOptions, createClientCredentials, dialTarget, startGrpcServer, T
 import type { RunningServer } from "../core/grpc/index.js";
 import { BundleSet, pemToDerList, verifyX509Svid } from "../core/identity/index.js";
 import { componentLogger, LogField, type Logger } from "../core/log.js";
-import { DenySet, RevocationFollower } from "../core/revocation/index.js";
+import { DenySet, RedisRevocationBus, redisConnectionFromConfig, RevocationFollower, RevocationReporter, type RevocationBus } from "../core/revocation/index.js";
 import { InMemoryRouteRegistry, RedisRouteRegistry, type RouteRegistry } from "../core/routes/index.js";
 import type { VerifiedPeer } from "../core/session/index.js";
 import { BundleRefresher, caRevocationSource, dialCa } from "../core/workload/ca-link.js";
@@ -32,7 +32,18 @@ export interface RunningHub {
   connector: SessionConnector;
   policy: PolicySnapshotCache;
   server: RunningServer;
+  /** Highest revocation sequence applied to the deny set. */
+  revocationSequence(): number;
+  /** End-to-end sessions closed and in-flight queries aborted because of a revocation, since start. */
+  revocationCounters(): { sessionsClosed: number; queriesAborted: number };
   close(): Promise<void>;
+}
+
+export interface HubDeps {
+  logger: Logger;
+  routes?: RouteRegistry;
+  /** In-process revocation bus (`ewii dev`); ignored when `redis_url` is set. */
+  revocationBus?: RevocationBus;
 }
 
 function toHubIdentity(credentials: WorkloadCredentials): HubIdentity {
@@ -64,7 +75,7 @@ function operatorChannel(address: string, credentials: WorkloadCredentials, oper
  * snapshots from the policy service, audit appends to the audit service,
  * and sessions to clients through the relays.
  */
-export async function startHub(config: HubConfig, deps: { logger: Logger; routes?: RouteRegistry }): Promise<RunningHub> {
+export async function startHub(config: HubConfig, deps: HubDeps): Promise<RunningHub> {
   const logger = componentLogger(deps.logger, "hub");
   let credentials = loadCredentials(config.credentials_dir);
   let identity = toHubIdentity(credentials);
@@ -110,10 +121,16 @@ export async function startHub(config: HubConfig, deps: { logger: Logger; routes
 
   let queries: HubQueries | undefined;
   let server: RunningServer | undefined;
+  // With Redis, revocations are pushed on its channel and enforcement is reported back for `ewii revoke`.
+  const connectRedis = config.redis_url === undefined ? undefined : redisConnectionFromConfig({ url: config.redis_url });
+  const ownedBus = connectRedis === undefined ? undefined : new RedisRevocationBus({ connect: connectRedis, logger });
+  let reporter: RevocationReporter | undefined;
+  const revocationCounters = { sessionsClosed: 0, queriesAborted: 0 };
   const follower = new RevocationFollower({
     source: caRevocationSource(ca),
     denySet,
     logger,
+    bus: ownedBus ?? deps.revocationBus,
     pollIntervalMs: config.revocation_poll_ms,
     stalenessBoundMs: config.staleness_bound_ms,
     onRevoked: (revocation) => {
@@ -127,6 +144,9 @@ export async function startHub(config: HubConfig, deps: { logger: Logger; routes
         sessions++;
       }
       const aborted = queries?.abortRevokedCallers() ?? 0;
+      revocationCounters.sessionsClosed += sessions;
+      revocationCounters.queriesAborted += aborted;
+      reporter?.acknowledge({ sequence: Number(revocation.sequence), streams_closed: 0, sessions_closed: sessions, queries_aborted: aborted });
       if (sessions + aborted > 0) logger.info("revocation enforced in the hub", { [LogField.sequence]: Number(revocation.sequence), sessions_closed: sessions, queries_aborted: aborted });
     },
     onStaleChange: (stale) => server?.setServing(!stale),
@@ -174,6 +194,9 @@ export async function startHub(config: HubConfig, deps: { logger: Logger; routes
   renewer.start();
 
   const running = server;
+  if (connectRedis !== undefined) {
+    reporter = new RevocationReporter({ connect: connectRedis, nodeId: `hub@${running.address}`, role: "hub", logger, state: () => ({ sequence: denySet.sequence, stale: follower.isStale() }) });
+  }
   return {
     address: running.address,
     port: running.port,
@@ -182,9 +205,13 @@ export async function startHub(config: HubConfig, deps: { logger: Logger; routes
     connector,
     policy,
     server: running,
+    revocationSequence: () => denySet.sequence,
+    revocationCounters: () => ({ ...revocationCounters }),
     async close() {
       renewer.stop();
-      follower.stop();
+      await follower.stop();
+      await reporter?.close();
+      await ownedBus?.close();
       refresher.stop();
       policy.stop();
       await connector.close();

@@ -5,7 +5,7 @@ import { startGrpcServer, TlsMaterialSource } from "../core/grpc/index.js";
 import type { RunningServer } from "../core/grpc/index.js";
 import { BundleSet } from "../core/identity/index.js";
 import { componentLogger, LogField, type Logger } from "../core/log.js";
-import { DenySet, RevocationFollower } from "../core/revocation/index.js";
+import { DenySet, RedisRevocationBus, redisConnectionFromConfig, RevocationFollower, RevocationReporter, type RevocationBus } from "../core/revocation/index.js";
 import { InMemoryRouteRegistry, RedisRouteRegistry, type RouteRegistry } from "../core/routes/index.js";
 import { BundleRefresher, caRevocationSource, dialCa } from "../core/workload/ca-link.js";
 import { loadCredentials } from "../core/workload/credentials.js";
@@ -25,14 +25,25 @@ export interface RunningRelay {
   denySet: DenySet;
   follower: RevocationFollower;
   server: RunningServer;
+  /** Highest revocation sequence applied to the deny set. */
+  revocationSequence(): number;
+  /** Live client streams and hub sessions closed because of a revocation, since start. */
+  revocationCounters(): { streamsClosed: number; sessionsClosed: number };
   close(): Promise<void>;
+}
+
+export interface RelayDeps {
+  logger: Logger;
+  routes?: RouteRegistry;
+  /** In-process revocation bus (`ewii dev`); ignored when `redis_url` is set. */
+  revocationBus?: RevocationBus;
 }
 
 /**
  * Starts a relay: loads its SVID, fetches every trust bundle and the
  * revocation log from the CA, then accepts client streams and hub sessions.
  */
-export async function startRelay(config: RelayConfig, deps: { logger: Logger; routes?: RouteRegistry }): Promise<RunningRelay> {
+export async function startRelay(config: RelayConfig, deps: RelayDeps): Promise<RunningRelay> {
   const logger = componentLogger(deps.logger, "relay").child({ [LogField.relayId]: config.relay_id });
   const credentials = loadCredentials(config.credentials_dir);
   const ca = dialCa(config.ca_address, credentials, config.operator_trust_domain);
@@ -53,15 +64,28 @@ export async function startRelay(config: RelayConfig, deps: { logger: Logger; ro
   const denySet = new DenySet();
   let core: RelayCore | undefined;
   let server: RunningServer | undefined;
+
+  // With Redis, revocations are pushed on its channel and enforcement is reported back for `ewii revoke`.
+  let ownedBus: RevocationBus | undefined;
+  let reporter: RevocationReporter | undefined;
+  const connectRedis = config.redis_url === undefined ? undefined : redisConnectionFromConfig({ url: config.redis_url });
+  if (connectRedis !== undefined) ownedBus = new RedisRevocationBus({ connect: connectRedis, logger });
   const follower = new RevocationFollower({
     source: caRevocationSource(ca),
     denySet,
     logger,
+    bus: ownedBus ?? deps.revocationBus,
     pollIntervalMs: config.revocation_poll_ms,
     stalenessBoundMs: config.staleness_bound_ms,
-    onRevoked: (revocation) => core?.enforceRevocation(revocation),
+    onRevoked: (revocation) => {
+      const closed = core?.enforceRevocation(revocation) ?? { streams: 0, sessions: 0 };
+      reporter?.acknowledge({ sequence: Number(revocation.sequence), streams_closed: closed.streams, sessions_closed: closed.sessions, queries_aborted: 0 });
+    },
     onStaleChange: (stale) => server?.setServing(!stale),
   });
+  if (connectRedis !== undefined) {
+    reporter = new RevocationReporter({ connect: connectRedis, nodeId: config.relay_id, role: "relay", logger, state: () => ({ sequence: denySet.sequence, stale: follower.isStale() }) });
+  }
   await follower.start();
 
   core = new RelayCore({ relayId: config.relay_id, routes, denySet, logger, routeLeaseMs: config.route_lease_ms });
@@ -115,10 +139,14 @@ export async function startRelay(config: RelayConfig, deps: { logger: Logger; ro
     denySet,
     follower,
     server: running,
+    revocationSequence: () => denySet.sequence,
+    revocationCounters: () => ({ streamsClosed: relayCore.counters.streamsClosedByRevocation, sessionsClosed: relayCore.counters.sessionsClosedByRevocation }),
     async close() {
       clearInterval(announceTimer);
       renewer.stop();
-      follower.stop();
+      await follower.stop();
+      await reporter?.close();
+      await ownedBus?.close();
       refresher.stop();
       await relayCore.close();
       await running.close(1000);
