@@ -1,4 +1,4 @@
-import { randomBytes, type KeyObject } from "node:crypto";
+import type { KeyObject } from "node:crypto";
 import { status } from "@grpc/grpc-js";
 import type { ClientDuplexStream } from "@grpc/grpc-js";
 import type { OpenSessionRequest, OpenSessionResponse } from "../../gen/ewii/relay/v1/relay.js";
@@ -118,7 +118,6 @@ export class SessionConnector implements ClientConnector {
 
   private establishVia(clientSpiffeId: string, address: string): Promise<HubConnection> {
     const identity = this.options.identity();
-    const sessionId = randomBytes(16);
     const stream: ClientDuplexStream<OpenSessionRequest, OpenSessionResponse> = this.relayClient(address).openSession();
     const { message, hs } = HubHandshake.start({
       certChainDer: identity.certChainDer,
@@ -128,6 +127,10 @@ export class SessionConnector implements ClientConnector {
       targetSpiffeId: clientSpiffeId,
       logger: this.options.logger,
     });
+    // The relay routes by the session id of the handshake, which every
+    // sealed frame of the session also carries; a second random id here
+    // would make the relay drop every frame after the handshake.
+    const sessionId = message.sessionId;
 
     return new Promise<HubConnection>((resolve, reject) => {
       let relayId = "";
