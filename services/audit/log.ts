@@ -31,7 +31,7 @@ import type { Logger } from "../core/log.js";
 import { LogField, silentLogger } from "../core/log.js";
 import { buildCheckpoint, checkpointKeyFrom, loadOrCreateCheckpointKey } from "./checkpoint.js";
 import type { CheckpointKey } from "./checkpoint.js";
-import { ENTRY_KIND_RECORD, decodeRecord, entryHash, entryLine, parseEntryLine } from "./entry.js";
+import { ENTRY_KIND_RECORD, decodeRecord, entryLine, parseEntryLine, sealEntry } from "./entry.js";
 import type { StoredEntry } from "./entry.js";
 import { AuditErrorCode, recordInvalid } from "./errors.js";
 import { RecordIndex } from "./record-index.js";
@@ -78,6 +78,25 @@ export interface AuditLogOptions {
 /** Called with each batch of records once it is durable. */
 export type AppendListener = (records: AuditRecord[]) => void;
 
+/** The chain state after the last built batch, which may not be durable yet. */
+interface ChainState {
+  sequence: bigint;
+  hash: string;
+  recordsSinceCheckpoint: number;
+  fileBytes: number;
+}
+
+interface BuiltBatch {
+  batch: PendingAppend[];
+  buffer: Buffer;
+  results: AuditRecord[][];
+  located: Array<{ entry: StoredEntry; offset: number; length: number }>;
+  checkpoint: StoredEntry | undefined;
+  /** Lines in the buffer, records and checkpoints. */
+  entries: number;
+  head: ChainState;
+}
+
 interface PendingAppend {
   entries: StoredEntry[];
   bytes: number;
@@ -97,10 +116,10 @@ export class AuditLog {
   private readonly readers = new Map<number, FileHandle>();
   private readonly listeners = new Set<AppendListener>();
   private file: FileHandle;
-  private fileBytes: number;
   private headSequence: bigint;
   private headHash: string;
   private recordsSinceCheckpoint: number;
+  private tentative: ChainState;
   private pending: PendingAppend[] = [];
   private checkpointRequested = false;
   private flushing: Promise<void> | undefined;
@@ -119,10 +138,10 @@ export class AuditLog {
     this.options = init.options;
     this.segments = init.segments;
     this.file = init.file;
-    this.fileBytes = init.fileBytes;
     this.headSequence = init.headSequence;
     this.headHash = init.headHash;
     this.recordsSinceCheckpoint = init.recordsSinceCheckpoint;
+    this.tentative = { sequence: init.headSequence, hash: init.headHash, recordsSinceCheckpoint: init.recordsSinceCheckpoint, fileBytes: init.fileBytes };
     this.index = init.index;
     const everySeconds = init.options.checkpointEverySeconds;
     if (everySeconds > 0) {
@@ -204,7 +223,7 @@ export class AuditLog {
     } catch (err: unknown) {
       return Promise.reject(err);
     }
-    const bytes = entries.reduce((sum, entry) => sum + JSON.stringify(entry).length + CHAIN_FIELDS_BYTES, 0);
+    const bytes = entries.reduce((sum, entry) => sum + estimateEntryBytes(entry), 0);
     if (bytes > MAX_APPEND_BYTES) {
       return Promise.reject(recordInvalid(`the append holds about ${bytes} bytes of records, above the limit of ${MAX_APPEND_BYTES}; send fewer records per call`));
     }
@@ -284,10 +303,33 @@ export class AuditLog {
     if (this.flushing === undefined) this.flushing = this.flushLoop();
   }
 
+  /**
+   * Builds each batch (sequences, hashes, checkpoints: the CPU work) while
+   * the previous batch is being written and synced, then writes it once the
+   * previous one is durable. Writes never overlap, so the file keeps
+   * sequence order.
+   */
   private async flushLoop(): Promise<void> {
+    let inFlight: Promise<boolean> | undefined;
     try {
-      while (this.pending.length > 0 && this.failure === undefined) {
-        await this.commit(this.takeBatch());
+      for (;;) {
+        if (this.pending.length > 0 && this.failure === undefined) {
+          if (this.tentative.fileBytes >= this.options.segmentMaxBytes) {
+            if (inFlight !== undefined && !(await inFlight)) break;
+            inFlight = undefined;
+            if (!(await this.rollSegment())) break;
+          }
+          const built = this.build(this.takeBatch());
+          if (inFlight !== undefined && !(await inFlight)) {
+            this.fail(built.batch, this.failure);
+            break;
+          }
+          inFlight = this.persist(built);
+          continue;
+        }
+        // Nothing queued: wait for the last write, whose callers may queue more.
+        if (inFlight === undefined || !(await inFlight)) break;
+        inFlight = undefined;
       }
     } finally {
       // Runs in the same tick as the last empty-queue check, so an append
@@ -306,27 +348,23 @@ export class AuditLog {
     return this.pending.splice(0, count);
   }
 
-  private async commit(batch: PendingAppend[]): Promise<void> {
-    try {
-      if (this.fileBytes >= this.options.segmentMaxBytes) await this.rollSegment();
-    } catch (err: unknown) {
-      this.fail(batch, err);
-      return;
-    }
+  /** Assigns sequences and hashes after the tentative head and adds due checkpoints. */
+  private build(batch: PendingAppend[]): BuiltBatch {
     const time = this.options.now();
-    let sequence = this.headSequence;
-    let previousHash = this.headHash;
-    let sinceCheckpoint = this.recordsSinceCheckpoint;
-    let wroteCheckpoint: StoredEntry | undefined;
+    const timeText = time.toISOString();
+    const tentative = this.tentative;
+    let sequence = tentative.sequence;
+    let previousHash = tentative.hash;
+    let sinceCheckpoint = tentative.recordsSinceCheckpoint;
+    let checkpoint: StoredEntry | undefined;
     const lines: string[] = [];
     const results: AuditRecord[][] = [];
-    const located: Array<{ entry: StoredEntry; offset: number; length: number }> = [];
-    let offset = this.fileBytes;
+    const located: BuiltBatch["located"] = [];
+    let offset = tentative.fileBytes;
 
     const push = (entry: StoredEntry): void => {
-      entry.hash = entryHash(entry);
-      previousHash = entry.hash;
-      const line = entryLine(entry);
+      const line = sealEntry(entry);
+      previousHash = String(entry.hash);
       const length = Buffer.byteLength(line, "utf8");
       lines.push(line);
       if (entry.kind === ENTRY_KIND_RECORD) located.push({ entry, offset, length });
@@ -334,8 +372,10 @@ export class AuditLog {
     };
     const pushCheckpoint = (): void => {
       sequence += 1n;
-      wroteCheckpoint = buildCheckpoint({ logId: this.logId, sequence, time, previousHash }, this.key);
-      push(wroteCheckpoint);
+      checkpoint = buildCheckpoint({ logId: this.logId, sequence, time, previousHash }, this.key);
+      lines.push(entryLine(checkpoint));
+      offset += Buffer.byteLength(lines[lines.length - 1], "utf8");
+      previousHash = String(checkpoint.hash);
       sinceCheckpoint = 0;
     };
 
@@ -343,7 +383,7 @@ export class AuditLog {
       const out: AuditRecord[] = [];
       for (const fields of item.entries) {
         sequence += 1n;
-        const entry: StoredEntry = { ...fields, sequence: sequence.toString(10), time: time.toISOString(), previous_hash: previousHash };
+        const entry: StoredEntry = { ...fields, sequence: sequence.toString(10), time: timeText, previous_hash: previousHash };
         push(entry);
         out.push(decodeRecord(entry));
         sinceCheckpoint += 1;
@@ -354,33 +394,42 @@ export class AuditLog {
     if (this.checkpointRequested && sinceCheckpoint > 0) pushCheckpoint();
     this.checkpointRequested = false;
 
-    const buffer = Buffer.from(lines.join(""), "utf8");
+    this.tentative = { sequence, hash: previousHash, recordsSinceCheckpoint: sinceCheckpoint, fileBytes: offset };
+    return { batch, buffer: Buffer.from(lines.join(""), "utf8"), results, located, checkpoint, entries: lines.length, head: this.tentative };
+  }
+
+  /** Writes and syncs a built batch, then makes it visible and resolves its callers. Returns false on failure. */
+  private async persist(built: BuiltBatch): Promise<boolean> {
     try {
-      if (buffer.length > 0) {
-        await this.file.write(buffer, 0, buffer.length);
+      if (built.buffer.length > 0) {
+        await this.file.write(built.buffer, 0, built.buffer.length);
         await this.file.datasync();
       }
     } catch (err: unknown) {
-      this.fail(batch, err);
-      return;
+      this.fail(built.batch, err);
+      return false;
     }
 
-    this.counters.batches += buffer.length > 0 ? 1 : 0;
-    this.counters.records += located.length;
-    this.counters.checkpoints += lines.length - located.length;
-    this.fileBytes = offset;
-    this.headSequence = sequence;
-    this.headHash = previousHash;
-    this.recordsSinceCheckpoint = sinceCheckpoint;
+    this.counters.batches += built.buffer.length > 0 ? 1 : 0;
+    this.counters.records += built.located.length;
+    this.counters.checkpoints += built.entries - built.located.length;
+    this.headSequence = built.head.sequence;
+    this.headHash = built.head.hash;
+    this.recordsSinceCheckpoint = built.head.recordsSinceCheckpoint;
     const segment = this.segments.length - 1;
-    for (const { entry, offset: at, length } of located) this.index.add(entry, segment, at, length);
-    if (wroteCheckpoint !== undefined) this.saveLatestCheckpoint(wroteCheckpoint);
-    batch.forEach((item, i) => item.resolve(results[i]));
-    const appended = results.flat();
+    for (const { entry, offset, length } of built.located) this.index.add(entry, segment, offset, length);
+    if (built.checkpoint !== undefined) this.saveLatestCheckpoint(built.checkpoint);
+    built.batch.forEach((item, i) => item.resolve(built.results[i]));
+    const appended = built.results.flat();
     if (appended.length > 0) this.notify(appended);
+    return true;
   }
 
   private fail(batch: PendingAppend[], err: unknown): void {
+    if (this.failure !== undefined) {
+      for (const item of [...batch, ...this.pending.splice(0)]) item.reject(this.failure);
+      return;
+    }
     const cause = asError(err);
     this.failure = new EwiiError(AuditErrorCode.logUnavailable, "the audit log cannot write to disk; the service must be restarted once the disk is healthy", { status: status.UNAVAILABLE, cause });
     this.options.logger.error("audit log write failed; no further appends until it is reopened", { dir: this.dir, [LogField.cause]: cause.message, [LogField.sequence]: this.headSequence.toString(10) });
@@ -397,15 +446,22 @@ export class AuditLog {
     }
   }
 
-  private async rollSegment(): Promise<void> {
-    const name = segmentName(this.headSequence + 1n);
-    const file = await open(join(this.dir, name), "a", 0o600);
-    await syncDirectory(this.dir);
-    await this.file.close();
-    this.file = file;
-    this.fileBytes = 0;
+  /** Starts the next segment file at the tentative head. Returns false (and fails the log) on error. */
+  private async rollSegment(): Promise<boolean> {
+    const name = segmentName(this.tentative.sequence + 1n);
+    try {
+      const file = await open(join(this.dir, name), "a", 0o600);
+      await syncDirectory(this.dir);
+      await this.file.close();
+      this.file = file;
+    } catch (err: unknown) {
+      this.fail([], err);
+      return false;
+    }
+    this.tentative = { ...this.tentative, fileBytes: 0 };
     this.segments.push(name);
-    this.options.logger.info("audit log started a new segment", { file: name, [LogField.sequence]: (this.headSequence + 1n).toString(10) });
+    this.options.logger.info("audit log started a new segment", { file: name, [LogField.sequence]: (this.tentative.sequence + 1n).toString(10) });
+    return true;
   }
 
   private async reader(segment: number): Promise<FileHandle> {
@@ -437,6 +493,13 @@ export class AuditLog {
       }
     });
   }
+}
+
+/** Estimates an entry's stored size: keys, values, quotes and the chain fields. */
+function estimateEntryBytes(entry: StoredEntry): number {
+  let bytes = CHAIN_FIELDS_BYTES;
+  for (const key in entry) bytes += key.length + String(entry[key]).length + 6;
+  return bytes;
 }
 
 async function loadOrCreateLogId(dir: string): Promise<string> {
