@@ -6,6 +6,7 @@
  * 64 MiB segments, in a temporary directory under os.tmpdir().
  *
  * Run alone: node --import tsx bench/audit.ts [seconds]
+ * AUDIT_BENCH_APPENDERS=256,1024 picks other appender counts (default 1,64,256).
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";

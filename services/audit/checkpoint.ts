@@ -86,7 +86,7 @@ export async function readCheckpointPublicKey(file: string): Promise<KeyObject> 
     throw new EwiiError(AuditErrorCode.keyInvalid, `cannot read an Ed25519 public key from ${file}; pass the ${CHECKPOINT_PUBLIC_KEY_FILE} of the audit node`, { cause: err });
   }
   if (key.asymmetricKeyType !== "ed25519") {
-    throw new EwiiError(AuditErrorCode.keyInvalid, `${file} holds a ${key.asymmetricKeyType ?? "non-asymmetric"} key; the checkpoint key is Ed25519`);
+    throw new EwiiError(AuditErrorCode.keyInvalid, `${file} contains a ${key.asymmetricKeyType ?? "non-asymmetric"} key; the checkpoint key is Ed25519`);
   }
   return key;
 }

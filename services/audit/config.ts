@@ -67,7 +67,7 @@ export function loadAuditConfig(file: string | undefined, overrides: Record<stri
   return loadConfig(auditConfigSchema, { file, envKeys: AUDIT_ENV_KEYS, overrides });
 }
 
-/** The configured appenders, or the default hub identity of the operator trust domain. */
+/** Returns the configured appenders, or the default hub identity of the operator trust domain. */
 export function effectiveAppenders(config: AuditConfig): string[] {
   return config.appenders.length > 0 ? config.appenders : [`spiffe://${config.operator_trust_domain}/service/hub`];
 }

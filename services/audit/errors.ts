@@ -14,7 +14,7 @@ export const AuditErrorCode = {
   tailTooSlow: "ERR_AUDIT_TAIL_TOO_SLOW",
 } as const;
 
-/** Longest piece of an untrusted value quoted in an error message, in characters. */
+/** Maximum length of an untrusted value quoted in an error message, in characters. */
 const MAX_QUOTED_CHARS = 120;
 
 /** Quotes an untrusted, non-secret value for an error message, shortened if long. */

@@ -7,6 +7,7 @@ export type { VerifyOptions, VerifyProblem, VerifyResult } from "./verify.js";
 export { queryAuditLog, tailAuditLog, DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT } from "./query.js";
 export type { AuditQuery, TailOptions } from "./query.js";
 export { formatRecord } from "./format.js";
+export { verifyAuditClientSignature } from "./client-signature.js";
 export { CHECKPOINT_PUBLIC_KEY_FILE, readCheckpointPublicKey } from "./checkpoint.js";
 export { PARAMS_KEY_ENV, loadParamsKey } from "./params.js";
 export { AuditErrorCode } from "./errors.js";

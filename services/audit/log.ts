@@ -12,9 +12,9 @@
  *     verifier can see that segment files were cut short;
  *   - `params-hmac.key`: a generated params key when none is configured.
  *
- * Group commit: `append` queues its records; one writer takes everything
- * queued, assigns sequences, writes it in one call and runs one fdatasync,
- * and only then resolves every caller of that batch. Records that arrive
+ * Group commit: `append` queues its records. One writer takes everything
+ * queued, assigns sequences, writes it in one call and runs one fdatasync.
+ * Only then does it resolve every caller of that batch. Records that arrive
  * during a sync form the next batch. If a write or sync fails, the log
  * stops accepting records until it is reopened, because after a failed
  * fsync the file's contents are unknown; reopening cuts any torn tail.
@@ -45,7 +45,7 @@ export type { AuditRecordInput } from "./record-input.js";
 export const LOG_ID_FILE = "log-id";
 export const LATEST_CHECKPOINT_FILE = "latest-checkpoint.json";
 
-/** A batch stops taking queued appends once it holds this many bytes. */
+/** A batch stops taking queued appends once it contains this many bytes. */
 export const MAX_BATCH_BYTES = 4 * 1024 * 1024;
 /** Largest single append, in bytes of stored entries (estimated before hashing). */
 export const MAX_APPEND_BYTES = 4 * 1024 * 1024;

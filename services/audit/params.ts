@@ -14,10 +14,10 @@ import { EwiiError } from "../core/errors.js";
 import { canonicalJson } from "./entry.js";
 import { AuditErrorCode, recordInvalid } from "./errors.js";
 
-/** Environment variable that holds the params key, hexadecimal or base64. */
+/** Environment variable with the params key, hexadecimal or base64. */
 export const PARAMS_KEY_ENV = "EWII_AUDIT_HMAC_KEY";
 
-/** File in the data directory that holds a generated params key when none is configured. */
+/** File in the data directory with a generated params key when none is configured. */
 export const GENERATED_PARAMS_KEY_FILE = "params-hmac.key";
 
 /** Shortest accepted params key, in bytes (the HMAC-SHA256 output size). */

@@ -80,7 +80,7 @@ export async function* tailAuditLog(log: AuditLog, options: TailOptions): AsyncG
   const aborted = (): boolean => options.signal?.aborted === true;
   let last = options.afterSequence === 0n ? log.head.sequence : options.afterSequence;
 
-  // Catch up from the files until the index holds nothing newer. The check
+  // Catch up from the files until the index has nothing newer. The check
   // that finds nothing and the subscription below run in the same tick, and
   // the log updates its index and notifies listeners in one tick too, so no
   // record falls between them.

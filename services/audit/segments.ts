@@ -1,7 +1,7 @@
 /**
  * Segment files of the audit log and the scan that runs at open.
  *
- * A log directory holds `segment-<first sequence, 20 digits>.jsonl` files.
+ * A log directory contains `segment-<first sequence, 20 digits>.jsonl` files.
  * Each line is one entry (see entry.ts) in JCS canonical JSON followed by
  * "\n". Only the last segment is ever appended to; a new segment starts when
  * the current one reaches the size limit.
@@ -63,7 +63,7 @@ export async function syncDirectory(dir: string): Promise<void> {
   }
 }
 
-/** What the open-time scan found: the chain head and every record's place. */
+/** Result of the open-time scan: the chain head and the segment list. */
 export interface ScanResult {
   segments: string[];
   /** Size in bytes of the last segment after any repair. */

@@ -8,6 +8,7 @@ import { componentLogger } from "../core/log.js";
 import type { Logger } from "../core/log.js";
 import type { AuditConfig } from "./config.js";
 import { effectiveAppenders } from "./config.js";
+import { verifyAuditClientSignature } from "./client-signature.js";
 import { AuditLog } from "./log.js";
 import { loadParamsKey } from "./params.js";
 import { AuditService } from "./service.js";
@@ -23,7 +24,7 @@ export interface AuditServiceDeps {
   now?: () => Date;
   /** Ed25519 checkpoint key; by default the one kept in `data_dir`. */
   signingKey?: KeyObject;
-  /** Checks client result signatures during Verify. */
+  /** Checks client result signatures during Verify; default `verifyAuditClientSignature`. */
   verifyClientSignature?: (record: AuditRecord) => boolean;
   /** Environment to read EWII_AUDIT_HMAC_KEY from; default process.env. */
   env?: NodeJS.ProcessEnv;
@@ -58,7 +59,7 @@ export async function startAuditService(config: AuditConfig, deps: AuditServiceD
       operatorTrustDomain: config.operator_trust_domain,
       appenders: effectiveAppenders(config),
       logger,
-      ...(deps.verifyClientSignature === undefined ? {} : { verifyClientSignature: deps.verifyClientSignature }),
+      verifyClientSignature: deps.verifyClientSignature ?? verifyAuditClientSignature,
       onUnavailable: () => server?.setServing(false),
     });
     let tls: TlsMaterialSource;

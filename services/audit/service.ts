@@ -45,7 +45,7 @@ export class AuditService {
 
   async append(req: AppendRequest, ctx: RpcContext): Promise<AppendResponse> {
     this.requireAppender(ctx.peer, ctx.method);
-    if (req.records.length === 0) throw recordInvalid("the request holds no records; send at least one");
+    if (req.records.length === 0) throw recordInvalid("the request contains no records; send at least one");
     const inputs = req.records.map((record, i) => toInput(record, i));
     try {
       const stored = await this.options.log.append(inputs);
@@ -132,7 +132,7 @@ export class AuditService {
 /**
  * Turns a wire record into log input. The service-set fields (sequence,
  * time, hashes) are ignored. A caller-set params_digest is rejected because
- * only the audit service holds the params key.
+ * only the audit service has the params key.
  */
 function toInput(record: AuditRecord, index: number): AuditRecordInput {
   if (record.paramsDigest !== "") {

@@ -206,8 +206,8 @@ class Walk {
 
 /**
  * Reads every segment of a directory. A last line without its newline in
- * the last segment is a torn write and is left out; anywhere else it is
- * kept as an unparsed item, which verification reports as altered.
+ * the last segment is a torn write and is left out. Anywhere else such a
+ * line is kept as an unparsed item, which verification reports as altered.
  */
 async function readDirectory(dir: string): Promise<{ items: Item[]; tornTailBytes: number; latestCheckpoint?: StoredEntry }> {
   const segments = await listSegments(dir);

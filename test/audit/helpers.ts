@@ -40,7 +40,7 @@ export async function tempDir(): Promise<TempDir> {
   return { path, remove: () => rm(path, { recursive: true, force: true }) };
 }
 
-/** A fresh Ed25519 checkpoint key pair. */
+/** Generates a fresh Ed25519 checkpoint key pair. */
 export function checkpointKeys(): { privateKey: KeyObject; publicKey: KeyObject } {
   return generateKeyPairSync("ed25519");
 }
@@ -49,7 +49,7 @@ export function openLog(dir: string, options: Partial<AuditLogOptions> = {}): Pr
   return AuditLog.open(dir, { paramsKey: TEST_PARAMS_KEY, checkpointEverySeconds: 0, ...options });
 }
 
-/** A winston logger that keeps every line in memory, for asserting on logs. */
+/** Creates a winston logger that keeps every line in memory, for asserting on logs. */
 export function capturingLogger(): { logger: winston.Logger; lines: Array<Record<string, unknown>> } {
   const lines: Array<Record<string, unknown>> = [];
   const stream = new Writable({
