@@ -71,6 +71,9 @@ export function startClient(config: ClientConfig, deps: { logger: Logger; runner
         backoffInitialMs: config.reconnect.initial_ms,
         backoffMaxMs: config.reconnect.max_ms,
         onFrame: (frame, link) => endpoint.onFrame(frame, link),
+        onStateChange: (link, from, _to, reason) => {
+          if (from === "connected") endpoint.closeSessionsOf(link, `relay link ${link.address} lost: ${reason}`);
+        },
       }),
   );
 

@@ -1,9 +1,10 @@
 import type { KeyObject } from "node:crypto";
 import type { RoutedFrame } from "../../gen/ewii/relay/v1/relay.js";
 import type { QueryRequest, SessionMessage } from "../../gen/ewii/tunnel/v1/tunnel.js";
-import { asError, errorCodeOf } from "../core/errors.js";
+import { status } from "@grpc/grpc-js";
+import { EwiiError, asError, errorCodeOf } from "../core/errors.js";
 import { LogField, type Logger } from "../core/log.js";
-import { ClientHandshake, HandshakeReplayCache, type PeerVerifier, type Session } from "../core/session/index.js";
+import { ClientHandshake, HandshakeReplayCache, SessionErrorCode, type PeerVerifier, type Session } from "../core/session/index.js";
 
 /** What the endpoint needs to run one query; the QueryHandler implements it. */
 export interface QueryRunner {
@@ -62,6 +63,18 @@ export class ClientSessionEndpoint {
     else if (frame.closeReason !== undefined) this.endSession(sessionKey, frame.closeReason);
   }
 
+  /**
+   * Ends the sessions whose frames travel over `sender`, for example when
+   * that relay link went down: the hub sees its relay stream fail and
+   * opens a new session through another relay, so these can never
+   * deliver another frame and their queries are stopped.
+   */
+  closeSessionsOf(sender: FrameSender, reason: string): void {
+    for (const [key, open] of [...this.sessions]) {
+      if (open.sender === sender) this.endSession(key, reason);
+    }
+  }
+
   /** Ends every session, for example after the client's identity changed. */
   closeAll(reason: string): void {
     for (const key of [...this.sessions.keys()]) this.endSession(key, reason);
@@ -70,6 +83,11 @@ export class ClientSessionEndpoint {
   private acceptHandshake(sessionKey: string, frame: RoutedFrame, sender: FrameSender): void {
     const identity = this.options.identity();
     try {
+      // The relay routes by the frame's session id and the session seals
+      // with the handshake's, so the two must agree.
+      if (!Buffer.from(frame.handshake!.sessionId).equals(Buffer.from(frame.sessionId))) {
+        throw new EwiiError(SessionErrorCode.handshakeMalformed, `handshake session_id differs from the routed session id ${sessionKey}; the relay mixed up two sessions`, { status: status.INVALID_ARGUMENT });
+      }
       const { message, session, hubSpiffeId } = ClientHandshake.respond(
         {
           certChainDer: identity.certChainDer,
@@ -114,7 +132,7 @@ export class ClientSessionEndpoint {
 
     if (message.query !== undefined) this.startQuery(sessionKey, open, message.query);
     else if (message.cancel !== undefined) open.inFlight.get(Buffer.from(message.cancel.requestId).toString("hex"))?.abort();
-    else if (message.heartbeat !== undefined) this.send(sessionKey, open, { heartbeat: { sentUnixMs: BigInt(Date.now()) } });
+    else if (message.heartbeat !== undefined) this.send(sessionKey, open, { heartbeat: { sentUnixMs: BigInt((this.options.now ?? Date.now)()) } });
   }
 
   private startQuery(sessionKey: string, open: OpenSession, request: QueryRequest): void {

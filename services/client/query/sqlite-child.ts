@@ -1,0 +1,117 @@
+import Database from "better-sqlite3";
+import type { Statement } from "better-sqlite3";
+import type { Row } from "../../../gen/ewii/tunnel/v1/tunnel.js";
+import { isEwiiError } from "../../core/errors.js";
+import { CapCounter, EXECUTOR_BATCH_ROWS } from "./executor.js";
+import { sqliteColumnType, valueFromSqlite } from "./values.js";
+import type { SqliteBindValue } from "./values.js";
+import type { SqliteChildEvent, SqliteParentMessage, SqliteRunMessage } from "./sqlite-protocol.js";
+
+/**
+ * Child process that owns one read-only SQLite connection and runs one
+ * statement at a time for the SQLite executor. better-sqlite3 runs a
+ * statement synchronously inside native code, where neither a timer nor
+ * `Worker.terminate()` can stop it, so the parent stops a slow statement by
+ * killing this process. After posting a batch, the child waits until the
+ * parent has acknowledged all but `SQLITE_UNACKED_BATCHES` batches, which
+ * bounds the rows buffered in the parent.
+ */
+
+export const SQLITE_UNACKED_BATCHES = 4;
+
+if (process.send === undefined) throw new TypeError("sqlite-child.ts must run as a child process with an IPC channel");
+
+let db: Database.Database | undefined;
+const statements = new Map<string, Statement<Record<string, SqliteBindValue>>>();
+let acked = 0;
+let onAck: (() => void) | undefined;
+
+function post(event: SqliteChildEvent): void {
+  process.send?.(event);
+}
+
+process.on("message", (message: SqliteParentMessage) => {
+  switch (message.type) {
+    case "open":
+      openDatabase(message.path);
+      return;
+    case "ack":
+      acked += 1;
+      onAck?.();
+      return;
+    case "run":
+      runStatement(message).then(
+        (result) => post({ type: "done", ...result }),
+        (err: unknown) => post(isEwiiError(err) ? { type: "error", code: err.code } : { type: "error", errorClass: sqliteErrorClass(err) }),
+      );
+      return;
+  }
+});
+
+// The parent's exit closes the IPC channel; nothing is left to serve.
+process.on("disconnect", () => process.exit(0));
+
+function openDatabase(path: string): void {
+  try {
+    db = new Database(path, { readonly: true, fileMustExist: true });
+    db.pragma("query_only = ON");
+    db.defaultSafeIntegers(true);
+    post({ type: "ready" });
+  } catch (err) {
+    post({ type: "error", errorClass: sqliteErrorClass(err) });
+  }
+}
+
+async function runStatement(message: SqliteRunMessage): Promise<{ rowCount: number; byteCount: number }> {
+  if (db === undefined) throw new TypeError("run before a successful open");
+  let statement = statements.get(message.sql);
+  if (statement === undefined) {
+    statement = db.prepare<Record<string, SqliteBindValue>>(message.sql);
+    statements.set(message.sql, statement);
+  }
+  acked = 0;
+
+  if (!statement.reader) {
+    // The connection is read-only, so a write fails here with SQLITE_READONLY.
+    statement.run(message.params);
+    post({ type: "columns", names: [], types: [] });
+    return { rowCount: 0, byteCount: 0 };
+  }
+
+  const columns = statement.columns();
+  post({ type: "columns", names: columns.map((c) => c.name), types: columns.map((c) => sqliteColumnType(c.type)) });
+
+  const caps = new CapCounter(message.maxRows, message.maxBytes);
+  let batch: Row[] = [];
+  let batchesPosted = 0;
+  const flush = async (): Promise<void> => {
+    post({ type: "rows", rows: batch });
+    batch = [];
+    batchesPosted += 1;
+    while (batchesPosted - acked > SQLITE_UNACKED_BATCHES) {
+      await new Promise<void>((resolve) => (onAck = resolve));
+    }
+    onAck = undefined;
+  };
+
+  const iterator = statement.raw(true).iterate(message.params) as IterableIterator<unknown[]>;
+  try {
+    for (const raw of iterator) {
+      const row: Row = { values: raw.map(valueFromSqlite) };
+      caps.add(row);
+      batch.push(row);
+      if (batch.length >= EXECUTOR_BATCH_ROWS) await flush();
+    }
+  } finally {
+    // Closes the statement's cursor when a cap stops the loop early.
+    iterator.return?.();
+  }
+  if (batch.length > 0) await flush();
+  return { rowCount: caps.rowCount, byteCount: caps.byteCount };
+}
+
+function sqliteErrorClass(err: unknown): string {
+  if (err instanceof Database.SqliteError) return err.code;
+  if (err instanceof RangeError || err instanceof TypeError) return "SQLITE_BIND";
+  return "SQLITE_UNKNOWN";
+}
