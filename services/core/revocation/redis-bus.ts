@@ -39,6 +39,10 @@ export class RedisRevocationBus implements RevocationBus {
       this.publisher = this.options.connect();
       this.publisher.on("error", (err: unknown) => this.options.logger.debug("revocation publisher connection error", { [LogField.cause]: asError(err).message }));
     }
+    // While ioredis is between reconnection attempts, fail at once instead of
+    // holding up Revoke for the whole timeout: subscribers catch up anyway.
+    const state = this.publisher.status;
+    if (state === "reconnecting" || state === "end" || state === "close") throw new Error(`Redis connection is ${state}; revocation ${revocation.sequence} not published`);
     const payload = Buffer.from(Revocation.encode(revocation).finish());
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
