@@ -127,9 +127,8 @@ export class SessionConnector implements ClientConnector {
       targetSpiffeId: clientSpiffeId,
       logger: this.options.logger,
     });
-    // The relay routes by the session id of the handshake, which every
-    // sealed frame of the session also carries; a second random id here
-    // would make the relay drop every frame after the handshake.
+    // Every sealed frame carries the handshake's session id, so the relay
+    // must route by that id. With any other id it drops every frame.
     const sessionId = message.sessionId;
 
     return new Promise<HubConnection>((resolve, reject) => {
