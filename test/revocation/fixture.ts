@@ -45,13 +45,15 @@ export class RevocationFixture {
       { listen: "127.0.0.1:0", data_dir: this.ca.dataDir, svid_ttl_seconds: 86_400, token_ttl_seconds: 900, log_level: "info", redis: { url: this.redis.url, tls: false } },
       { logger: silentLogger(), kek: this.ca.kek(), now: this.ca.clock.now },
     );
+    // The CA fixture's admin and enrollment helpers dial its `running` service.
+    this.ca.running = this.ca_running;
     return this.ca_running;
   }
 
   async stopCa(): Promise<void> {
     this.caClient?.close();
     this.caClient = undefined;
-    await this.ca_running?.close();
+    await this.ca.stop();
     this.ca_running = undefined;
   }
 
