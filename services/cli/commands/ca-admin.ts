@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import type { RevocationTarget, Tenant } from "../../../gen/ewii/ca/v1/ca.js";
 import { EwiiError } from "../../core/errors.js";
 import { callUnary } from "../../core/grpc/index.js";
+import { collectRevocationAcks, readRevocationSequences, redisConnectionFromConfig } from "../../core/revocation/index.js";
 import { caClient, cliContext, type GlobalOptions } from "../connect.js";
 import { printObject, printTable } from "../output.js";
 
@@ -98,7 +99,9 @@ export function registerCaAdminCommands(program: Command, globals: () => GlobalO
     .option("--prefix <spiffe-id-prefix>", "every SPIFFE ID under this path prefix (a whole site)")
     .option("--tenant <name>", "every SVID of a tenant")
     .option("--reason <text>", "why, recorded with the revocation", "")
-    .action(async (options: { spiffeId?: string; serial?: string; prefix?: string; tenant?: string; reason: string }) => {
+    .option("--redis <url>", "Redis URL to collect relay and hub acknowledgements from (default: EWII_REDIS_URL)")
+    .option("--wait-ms <ms>", "how long to collect acknowledgements after Revoke returns, in milliseconds", (v) => parseIntOption(v, "--wait-ms"), 1000)
+    .action(async (options: { spiffeId?: string; serial?: string; prefix?: string; tenant?: string; reason: string; redis?: string; waitMs: number }) => {
       const targets: RevocationTarget[] = [];
       if (options.spiffeId !== undefined) targets.push({ spiffeId: options.spiffeId });
       if (options.serial !== undefined) targets.push({ serial: options.serial });
@@ -107,11 +110,42 @@ export function registerCaAdminCommands(program: Command, globals: () => GlobalO
       if (targets.length !== 1) throw new EwiiError("ERR_USAGE", "give exactly one of --spiffe-id, --serial, --prefix or --tenant");
       const context = cliContext(globals());
       const client = caClient(context);
-      const response = await callUnary(client.revoke.bind(client), { target: targets[0], reason: options.reason });
-      const revocation = response.revocation!;
+      const redisUrl = options.redis ?? process.env.EWII_REDIS_URL;
+      const call = () => callUnary(client.revoke.bind(client), { target: targets[0], reason: options.reason });
+      const collected = redisUrl === undefined ? { result: await call(), acks: undefined } : await collectRevocationAcks(redisConnectionFromConfig({ url: redisUrl }), options.waitMs, call, (r) => Number(r.revocation!.sequence));
+      const revocation = collected.result.revocation!;
       printObject(
         { sequence: revocation.sequence, target: JSON.stringify(revocation.target), trust_domain: revocation.trustDomain, revoked_at: revocation.revokedAt, revoked_by: revocation.revokedBy, expires_at: revocation.expiresAt },
         { json: context.json },
+      );
+      if (collected.acks === undefined) {
+        if (!context.json) process.stdout.write("relay and hub acknowledgements need Redis: pass --redis <url> or set EWII_REDIS_URL\n");
+        return;
+      }
+      if (!context.json) process.stdout.write(`acknowledgements within ${options.waitMs} ms:\n`);
+      printTable(
+        ["node", "role", "streams closed", "sessions closed", "queries aborted", "at"],
+        collected.acks.map((ack) => [ack.node_id, ack.role, ack.streams_closed, ack.sessions_closed, ack.queries_aborted, ack.at]),
+        { json: context.json, jsonValue: collected.acks },
+      );
+    });
+
+  program
+    .command("revocation-status")
+    .description("show the revocation sequence each relay and hub last reported on Redis, next to the CA's")
+    .option("--redis <url>", "Redis URL the relays and hubs report to (default: EWII_REDIS_URL)")
+    .action(async (options: { redis?: string }) => {
+      const redisUrl = options.redis ?? process.env.EWII_REDIS_URL;
+      if (redisUrl === undefined) throw new EwiiError("ERR_USAGE", "revocation-status reads relay and hub reports from Redis: pass --redis <url> or set EWII_REDIS_URL");
+      const context = cliContext(globals());
+      const client = caClient(context);
+      const latest = await callUnary(client.listRevocations.bind(client), { sinceSequence: 0n, limit: 1 });
+      const beats = await readRevocationSequences(redisConnectionFromConfig({ url: redisUrl }));
+      if (!context.json) process.stdout.write(`CA latest revocation sequence: ${latest.latestSequence}\n`);
+      printTable(
+        ["node", "role", "sequence", "behind", "stale", "reported at"],
+        beats.map((beat) => [beat.node_id, beat.role, beat.sequence, Number(latest.latestSequence) - beat.sequence, beat.stale, beat.updated_at]),
+        { json: context.json, jsonValue: { ca_latest_sequence: Number(latest.latestSequence), nodes: beats } },
       );
     });
 
