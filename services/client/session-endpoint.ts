@@ -2,9 +2,14 @@ import type { KeyObject } from "node:crypto";
 import type { RoutedFrame } from "../../gen/ewii/relay/v1/relay.js";
 import type { QueryRequest, SessionMessage } from "../../gen/ewii/tunnel/v1/tunnel.js";
 import { status } from "@grpc/grpc-js";
-import { EwiiError, asError, errorCodeOf } from "../core/errors.js";
+import { EwiiError, asError, errorCodeOf, isEwiiError } from "../core/errors.js";
 import { LogField, type Logger } from "../core/log.js";
 import { ClientHandshake, HandshakeReplayCache, SessionErrorCode, type PeerVerifier, type Session } from "../core/session/index.js";
+
+/** Returns the stable code of a thrown EwiiError or of a failed gRPC call. */
+function codeOf(err: unknown): string | undefined {
+  return isEwiiError(err) ? err.code : errorCodeOf(err);
+}
 
 /** What the endpoint needs to run one query; the QueryHandler implements it. */
 export interface QueryRunner {
@@ -108,7 +113,7 @@ export class ClientSessionEndpoint {
       this.options.logger.info("hub session established", { [LogField.sessionId]: sessionKey, hub_spiffe_id: hubSpiffeId });
     } catch (err) {
       this.counters.handshakesRejected++;
-      const code = errorCodeOf(err) ?? "ERR_HANDSHAKE_FAILED";
+      const code = codeOf(err) ?? "ERR_HANDSHAKE_FAILED";
       this.options.logger.warn("hub handshake rejected", { [LogField.sessionId]: sessionKey, [LogField.errorCode]: code, [LogField.cause]: asError(err).message });
       sender.send({ sessionId: frame.sessionId, closeReason: `${code}: ${asError(err).message}` });
     }
@@ -125,7 +130,7 @@ export class ClientSessionEndpoint {
       message = open.session.open(frame.sealed!);
     } catch (err) {
       this.counters.framesRejected++;
-      this.options.logger.warn("session frame rejected", { [LogField.sessionId]: sessionKey, [LogField.errorCode]: errorCodeOf(err) ?? "ERR_FRAME_INVALID" });
+      this.options.logger.warn("session frame rejected", { [LogField.sessionId]: sessionKey, [LogField.errorCode]: codeOf(err) ?? "ERR_FRAME_INVALID" });
       return;
     }
     open.sender = sender;

@@ -3,7 +3,7 @@ import type { ClientDuplexStream } from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import type { OpenSessionRequest, OpenSessionResponse } from "../../gen/ewii/relay/v1/relay.js";
 import type { QueryRequest, SessionMessage } from "../../gen/ewii/tunnel/v1/tunnel.js";
-import { EwiiError, errorCodeOf } from "../core/errors.js";
+import { EwiiError, errorCodeOf, isEwiiError } from "../core/errors.js";
 import { LogField, type Logger } from "../core/log.js";
 import type { Session } from "../core/session/index.js";
 import type { ClientConnection } from "./ports.js";
@@ -144,7 +144,7 @@ export class HubConnection implements ClientConnection {
       message = this.session.open(frame.sealed);
     } catch (err) {
       this.framesRejected++;
-      this.logger.warn("session frame rejected", { [LogField.clientSpiffeId]: this.clientSpiffeId, [LogField.errorCode]: errorCodeOf(err) ?? "ERR_FRAME_INVALID" });
+      this.logger.warn("session frame rejected", { [LogField.clientSpiffeId]: this.clientSpiffeId, [LogField.errorCode]: (isEwiiError(err) ? err.code : undefined) ?? "ERR_FRAME_INVALID" });
       return;
     }
     const requestId = message.columns?.requestId ?? message.rows?.requestId ?? message.summary?.requestId;

@@ -3,7 +3,7 @@ import { status } from "@grpc/grpc-js";
 import type { ClientDuplexStream } from "@grpc/grpc-js";
 import type { OpenSessionRequest, OpenSessionResponse } from "../../gen/ewii/relay/v1/relay.js";
 import { RelayServiceClient } from "../../gen/ewii/relay/v1/relay.js";
-import { EwiiError, asError, errorCodeOf } from "../core/errors.js";
+import { EwiiError, asError, errorCodeOf, isEwiiError } from "../core/errors.js";
 import { channelOptions, createClientCredentials, dialTarget } from "../core/grpc/index.js";
 import { LogField, type Logger } from "../core/log.js";
 import type { RouteRegistry } from "../core/routes/index.js";
@@ -94,7 +94,8 @@ export class SessionConnector implements ClientConnector {
       try {
         return await this.establishVia(clientSpiffeId, candidate.address);
       } catch (err) {
-        failures.push(`${candidate.address}: ${errorCodeOf(err) ?? asError(err).message}`);
+        const code = isEwiiError(err) ? err.code : errorCodeOf(err);
+        failures.push(`${candidate.address}: ${code === undefined ? asError(err).message : `${code}: ${asError(err).message}`}`);
         this.options.logger.warn("session through relay failed; trying the next relay", { [LogField.clientSpiffeId]: clientSpiffeId, relay_address: candidate.address, [LogField.cause]: asError(err).message });
       }
     }
