@@ -14,7 +14,8 @@ import { startClient, type RunningClient } from "../../services/client/runtime.j
 import type { QueryRunner } from "../../services/client/session-endpoint.js";
 import { BundleSet, derToPem, generateKeyPair, issueX509Svid, pemToDerList, privateKeyToPem, SpiffeId, verifyX509Svid } from "../../services/core/identity/index.js";
 import { callUnary, channelOptions, createClientCredentials, dialTarget } from "../../services/core/grpc/index.js";
-import { RelayServiceClient, type ClientStream as ListedStream } from "../../gen/ewii/relay/v1/relay.js";
+import { RelayServiceClient, RoutedFrame, type ClientStream as ListedStream } from "../../gen/ewii/relay/v1/relay.js";
+import type { RelayCore } from "../../services/relay/relay-core.js";
 import { CAServiceClient } from "../../gen/ewii/ca/v1/ca.js";
 import type { Logger } from "../../services/core/log.js";
 import type { RouteRegistry } from "../../services/core/routes/index.js";
@@ -355,5 +356,36 @@ export class TransportFixture {
     for (const relay of this.relays.splice(0)) await relay.close().catch(() => undefined);
     await this.ca.close();
     rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Observes what a relay's routing core forwards, as the encoded bytes of
+ * each RoutedFrame, and lets a test rewrite the hub-to-client frames the
+ * way a hostile relay could.
+ */
+export class RelayTap {
+  readonly seen: Buffer[] = [];
+  /** Called for each sealed hub-to-client frame instead of forwarding it; `forward` delivers a frame. */
+  onSealedFromHub: ((frame: RoutedFrame, forward: (frame: RoutedFrame) => void) => void) | undefined;
+
+  constructor(core: RelayCore) {
+    const fromHub = core.fromHub.bind(core);
+    const fromClient = core.fromClient.bind(core);
+    core.fromHub = (sessionKey, frame) => {
+      this.seen.push(Buffer.from(RoutedFrame.encode(frame).finish()));
+      const forward = (delivered: RoutedFrame): void => fromHub(sessionKey, delivered);
+      if (frame.sealed !== undefined && this.onSealedFromHub !== undefined) this.onSealedFromHub(frame, forward);
+      else forward(frame);
+    };
+    core.fromClient = (client, frame) => {
+      this.seen.push(Buffer.from(RoutedFrame.encode(frame).finish()));
+      fromClient(client, frame);
+    };
+  }
+
+  /** True when any forwarded frame contains `needle`. */
+  sawBytes(needle: Buffer): boolean {
+    return this.seen.some((bytes) => bytes.includes(needle));
   }
 }
