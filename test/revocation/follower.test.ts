@@ -41,7 +41,7 @@ describe("revocation follower over Redis", function () {
     const during = [await fixture.revokeClient("outage-1"), await fixture.revokeClient("outage-2"), await fixture.revokeClient("outage-3")];
     await fixture.redis.start();
 
-    // Polls are an hour apart here, so only the reconnect catch-up can deliver them.
+    // Polls are a minute apart here, so only the reconnect catch-up can deliver them in time.
     await waitUntil("the reconnect catch-up", () => follower.denySet.sequence === during[2]);
     assert.deepEqual(follower.applied, during);
     assert.equal(follower.follower.counters.reconnects, 2);
