@@ -35,12 +35,13 @@ const queryId = z.string().regex(NAME_PATTERN, "query ids use letters, digits, '
 export const paramTypeSchema = z.enum(["integer", "real", "text", "boolean"]);
 export type ParamType = z.infer<typeof paramTypeSchema>;
 
-const paramSchema = z.strictObject({ type: paramTypeSchema });
+const paramSchema = z.strictObject({ type: paramTypeSchema, description: z.string().optional() });
 
 const querySchema = z.strictObject({
   sql: z.string().trim().min(1, "sql must contain the approved statement"),
   params: z.record(z.string().regex(PARAM_NAME_PATTERN, "parameter names are SQL identifiers: a letter or '_', then letters, digits or '_'"), paramSchema).default({}),
   max_rows: z.number().int().positive().optional(),
+  description: z.string().optional(),
 });
 export type QueryConfig = z.infer<typeof querySchema>;
 

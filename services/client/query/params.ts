@@ -1,0 +1,53 @@
+import { status } from "@grpc/grpc-js";
+import { EwiiError } from "../../core/errors.js";
+import type { Value } from "../../../gen/ewii/tunnel/v1/tunnel.js";
+import type { ParamType } from "../config.js";
+import type { ApprovedQuery } from "./catalog.js";
+
+/**
+ * Checks request parameters against a query's declarations and returns
+ * them in declared order. Every declared parameter is required, no other
+ * name is accepted, and each value must set exactly the field of its
+ * declared type (NULL is not accepted). Errors name the parameter, never
+ * its value.
+ */
+export function validateParams(query: ApprovedQuery, params: Readonly<Record<string, Value>>): Array<{ name: string; value: Value }> {
+  const declared = new Set(query.params.map((p) => p.name));
+  for (const name of Object.keys(params).sort()) {
+    if (!declared.has(name)) throw invalidParams(query, name, `is not a parameter of query ${query.id}; it takes ${describeParams(query)}`);
+  }
+  return query.params.map(({ name, type }) => {
+    const value = params[name];
+    if (value === undefined) throw invalidParams(query, name, `is missing; query ${query.id} takes ${describeParams(query)}`);
+    const kinds = setFields(value);
+    if (kinds.length !== 1) throw invalidParams(query, name, `must set exactly one Value field, found ${kinds.length}`);
+    if (kinds[0] !== FIELD_OF_TYPE[type]) throw invalidParams(query, name, `must be of type ${type} (Value.${FIELD_OF_TYPE[type]}), found Value.${kinds[0]}`);
+    return { name, value };
+  });
+}
+
+const FIELD_OF_TYPE: Record<ParamType, keyof Value> = {
+  integer: "intValue",
+  real: "doubleValue",
+  text: "stringValue",
+  boolean: "boolValue",
+};
+
+const VALUE_FIELDS: Array<keyof Value> = ["nullValue", "intValue", "doubleValue", "stringValue", "bytesValue", "boolValue"];
+
+function setFields(value: Value): Array<keyof Value> {
+  return VALUE_FIELDS.filter((field) => value[field] !== undefined);
+}
+
+function describeParams(query: ApprovedQuery): string {
+  if (query.params.length === 0) return "no parameters";
+  return query.params.map((p) => `${p.name} (${p.type})`).join(", ");
+}
+
+function invalidParams(query: ApprovedQuery, name: string, problem: string): EwiiError {
+  const shown = /^[A-Za-z0-9_]{1,64}$/.test(name) ? name : "(a name that is not an identifier)";
+  return new EwiiError("ERR_QUERY_PARAMS_INVALID", `parameter ${shown} ${problem}`, {
+    status: status.INVALID_ARGUMENT,
+    details: { query_id: query.id },
+  });
+}

@@ -1,0 +1,197 @@
+import pg from "pg";
+import Cursor from "pg-cursor";
+import type { Row } from "../../../gen/ewii/tunnel/v1/tunnel.js";
+import { isEwiiError } from "../../core/errors.js";
+import type { EwiiError } from "../../core/errors.js";
+import { CapCounter, EXECUTOR_BATCH_ROWS, cancelledError, queryFailedError, timeoutError } from "./executor.js";
+import type { DatasetExecutor, ExecutionRequest, ExecutionResult, ResultSink } from "./executor.js";
+import { toPositional } from "./placeholders.js";
+import type { PositionalSql } from "./placeholders.js";
+import { PgOid, parsePgText, pgBindValue, pgColumnType, valueFromPg } from "./values.js";
+
+/**
+ * PostgreSQL executor. Each query runs on a pooled connection inside
+ * `BEGIN READ ONLY` with a transaction-local `statement_timeout`, binds
+ * positional parameters (the catalog's `:name` placeholders are rewritten
+ * to `$n` when the executor is built, see placeholders.ts) and streams rows
+ * through a cursor, so caps stop the read before the rest of the result
+ * is fetched. On abort or timeout the executor asks the server to cancel
+ * the backend (`pg_cancel_backend`) and discards the connection.
+ */
+
+/** Connections per dataset pool. */
+export const POSTGRES_POOL_SIZE = 4;
+
+/** SQLSTATE of query_canceled, raised by statement_timeout and by pg_cancel_backend. */
+const SQLSTATE_QUERY_CANCELED = "57014";
+
+const TYPES = {
+  getTypeParser: (oid: number, format?: string) => {
+    if (oid === PgOid.bytea || format === "binary") return pg.types.getTypeParser(oid, "text");
+    return (text: string) => parsePgText(oid, text);
+  },
+};
+
+export class PostgresExecutor implements DatasetExecutor {
+  private readonly pool: pg.Pool;
+  private readonly compiled = new Map<string, PositionalSql>();
+
+  /**
+   * `url` is the dataset's connection URL; `approvedSql` lists every SQL text
+   * of the dataset's catalog, rewritten here once.
+   */
+  constructor(
+    private readonly url: string,
+    approvedSql: Iterable<string>,
+  ) {
+    for (const sql of approvedSql) this.compiled.set(sql, toPositional(sql));
+    this.pool = new pg.Pool({ connectionString: url, max: POSTGRES_POOL_SIZE, types: TYPES });
+    // An idle pooled connection that fails is removed by pg; this handler keeps the error from crashing the process.
+    this.pool.on("error", () => undefined);
+  }
+
+  async run(request: ExecutionRequest, sink: ResultSink): Promise<ExecutionResult> {
+    const statement = this.compiled.get(request.sql);
+    if (statement === undefined) throw new TypeError("PostgresExecutor.run: the SQL is not in the catalog the executor was built with");
+    if (request.signal.aborted) throw cancelledError();
+
+    const byName = new Map(request.params.map((p) => [p.name, p.value]));
+    const values = statement.names.map((name) => {
+      const value = byName.get(name);
+      if (value === undefined) throw new TypeError(`PostgresExecutor.run: no value for parameter ${name}`);
+      return pgBindValue(value);
+    });
+
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw queryFailedError(pgErrorClass(err));
+    }
+
+    const execution = new PgExecution(client, this.url);
+    try {
+      const result = await execution.run(statement.text, values, request, sink);
+      client.release();
+      return result;
+    } catch (err) {
+      // A connection that was cancelled or failed mid-transaction is not reused.
+      client.release(true);
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+/** One query on one connection, with its stop reason. */
+class PgExecution {
+  private stopReason: EwiiError | undefined;
+
+  constructor(
+    private readonly client: pg.PoolClient,
+    private readonly url: string,
+  ) {}
+
+  async run(text: string, values: Array<string | Buffer | null>, request: ExecutionRequest, sink: ResultSink): Promise<ExecutionResult> {
+    let rejectStop: (err: EwiiError) => void = () => undefined;
+    const stopped = new Promise<never>((_, reject) => (rejectStop = reject));
+    // The race below observes this promise; the handler only silences it when the query ends first.
+    stopped.catch(() => undefined);
+    const stop = (reason: EwiiError): void => {
+      if (this.stopReason !== undefined) return;
+      this.stopReason = reason;
+      void this.cancelBackend();
+      rejectStop(reason);
+    };
+    const onAbort = (): void => stop(cancelledError());
+    const timer = setTimeout(() => stop(timeoutError(request.timeoutMs)), request.timeoutMs);
+    request.signal.addEventListener("abort", onAbort, { once: true });
+
+    try {
+      return await Promise.race([this.stream(text, values, request, sink), stopped]);
+    } catch (err) {
+      throw this.mapError(err, request.timeoutMs);
+    } finally {
+      clearTimeout(timer);
+      request.signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  private async stream(text: string, values: Array<string | Buffer | null>, request: ExecutionRequest, sink: ResultSink): Promise<ExecutionResult> {
+    await this.client.query("BEGIN READ ONLY");
+    await this.client.query("SELECT set_config('statement_timeout', $1, true)", [String(request.timeoutMs)]);
+
+    const cursor = this.client.query(new Cursor(text, values, { rowMode: "array", types: TYPES }));
+    const caps = new CapCounter(request.maxRows, request.maxBytes);
+    let columnsSent = false;
+    try {
+      for (;;) {
+        const { rows, fields } = await readBatch(cursor, EXECUTOR_BATCH_ROWS);
+        if (this.stopReason !== undefined) throw this.stopReason;
+        if (!columnsSent) {
+          await sink.columns(
+            fields.map((f) => f.name),
+            fields.map((f) => pgColumnType(f.dataTypeID)),
+          );
+          columnsSent = true;
+        }
+        if (rows.length === 0) break;
+        const batch: Row[] = [];
+        for (const raw of rows) {
+          const row: Row = { values: raw.map(valueFromPg) };
+          caps.add(row);
+          batch.push(row);
+        }
+        await sink.rows(batch);
+      }
+    } finally {
+      if (this.stopReason === undefined) await cursor.close().catch(() => undefined);
+    }
+    await this.client.query("COMMIT");
+    return { rowCount: caps.rowCount, byteCount: caps.byteCount };
+  }
+
+  private mapError(err: unknown, timeoutMs: number): EwiiError {
+    if (this.stopReason !== undefined) return this.stopReason;
+    if (isEwiiError(err)) return err;
+    const errorClass = pgErrorClass(err);
+    if (errorClass === SQLSTATE_QUERY_CANCELED) return timeoutError(timeoutMs);
+    return queryFailedError(errorClass);
+  }
+
+  /** Asks the server to cancel this connection's statement, from a separate short-lived connection. */
+  private async cancelBackend(): Promise<void> {
+    const pid = (this.client as pg.PoolClient & { processID?: number }).processID;
+    if (pid === undefined) return;
+    const canceller = new pg.Client({ connectionString: this.url });
+    try {
+      await canceller.connect();
+      await canceller.query("SELECT pg_cancel_backend($1)", [pid]);
+    } catch {
+      // The connection is destroyed on release anyway; a failed cancel leaves the server to end the statement at statement_timeout.
+    } finally {
+      await canceller.end().catch(() => undefined);
+    }
+  }
+}
+
+function readBatch(cursor: Cursor, count: number): Promise<{ rows: unknown[][]; fields: pg.FieldDef[] }> {
+  return new Promise((resolve, reject) => {
+    cursor.read(count, (err, rows, result) => {
+      if (err) reject(err);
+      else resolve({ rows: rows as unknown[][], fields: result.fields });
+    });
+  });
+}
+
+/** Returns the SQLSTATE of a server error, the errno code of a connection error, or "PG_UNKNOWN". */
+function pgErrorClass(err: unknown): string {
+  if (typeof err === "object" && err !== null) {
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === "string" && /^[0-9A-Z_]{1,32}$/.test(code)) return code;
+  }
+  return "PG_UNKNOWN";
+}
