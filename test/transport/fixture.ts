@@ -1,8 +1,11 @@
 import { createPrivateKey, randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
+import { fileURLToPath } from "node:url";
+import { stringify as stringifyYaml } from "yaml";
 import winston from "winston";
 import type { QueryRequest, SessionMessage } from "../../gen/ewii/tunnel/v1/tunnel.js";
 import { credentialPaths, enrollWithToken, initOperator, Kek, startCaService, type RunningCaService } from "../../services/ca/index.js";
@@ -388,4 +391,36 @@ export class RelayTap {
   sawBytes(needle: Buffer): boolean {
     return this.seen.some((bytes) => bytes.includes(needle));
   }
+}
+
+/** A process started by `spawnRelayProcess`. */
+export interface RelayProcess {
+  child: ChildProcess;
+  relayId: string;
+  address: string;
+  /** Lines the relay wrote to stderr (its JSON log). */
+  stderr: string[];
+}
+
+/**
+ * Starts services/relay/main.ts as a child process with `config` written
+ * to a YAML file in `dir`, and resolves once it prints its address.
+ */
+export async function spawnRelayProcess(dir: string, config: Record<string, unknown>): Promise<RelayProcess> {
+  const file = join(dir, `relay-${randomBytes(4).toString("hex")}.yaml`);
+  writeFileSync(file, stringifyYaml(config));
+  const main = fileURLToPath(new URL("../../services/relay/main.ts", import.meta.url));
+  const child = spawn(process.execPath, ["--import", "tsx", main, file], { stdio: ["ignore", "pipe", "pipe"] });
+  const stderr: string[] = [];
+  child.stderr!.setEncoding("utf8").on("data", (text: string) => stderr.push(text));
+  const ready = await new Promise<{ relay_id: string; address: string }>((resolve, reject) => {
+    let buffered = "";
+    child.stdout!.setEncoding("utf8").on("data", (text: string) => {
+      buffered += text;
+      const newline = buffered.indexOf("\n");
+      if (newline >= 0) resolve(JSON.parse(buffered.slice(0, newline)) as { relay_id: string; address: string });
+    });
+    child.once("exit", (code) => reject(new Error(`relay process exited with code ${code} before it listened: ${stderr.join("").slice(-2000)}`)));
+  });
+  return { child, relayId: ready.relay_id, address: ready.address, stderr };
 }
