@@ -69,6 +69,12 @@ const RECORD_FIELDS: ReadonlyArray<readonly [keyof AuditRecord, string, FieldEnc
 ];
 
 /**
+ * Every key a record entry can have, hash excluded, sorted by UTF-16 code
+ * units as RFC 8785 section 3.2.3 requires.
+ */
+export const RECORD_KEYS_SORTED: readonly string[] = ["kind", "sequence", "time", "previous_hash", ...RECORD_FIELDS.map(([, storedKey]) => storedKey)].sort();
+
+/**
  * Returns the JCS canonical JSON of a value (RFC 8785). Flat objects of
  * strings and safe integers, which every stored entry is, take a native
  * path: JSON.stringify with the keys sorted by UTF-16 code units writes

@@ -31,13 +31,15 @@ import type { Logger } from "../core/log.js";
 import { LogField, silentLogger } from "../core/log.js";
 import { buildCheckpoint, checkpointKeyFrom, loadOrCreateCheckpointKey } from "./checkpoint.js";
 import type { CheckpointKey } from "./checkpoint.js";
-import { ENTRY_KIND_RECORD, decodeRecord, entryLine, parseEntryLine, sealEntry } from "./entry.js";
+import { ENTRY_KIND_RECORD, decodeRecord, entryLine, parseEntryLine } from "./entry.js";
 import type { StoredEntry } from "./entry.js";
 import { AuditErrorCode, recordInvalid } from "./errors.js";
 import { RecordIndex } from "./record-index.js";
 import type { IndexedRecord } from "./record-index.js";
 import { prepareRecord } from "./record-input.js";
 import type { AuditRecordInput, ParamsPolicy } from "./record-input.js";
+import { sealPrepared } from "./sealed-record.js";
+import type { PreparedRecord } from "./sealed-record.js";
 import { scanSegments, segmentName, syncDirectory } from "./segments.js";
 
 export type { AuditRecordInput } from "./record-input.js";
@@ -47,7 +49,7 @@ export const LATEST_CHECKPOINT_FILE = "latest-checkpoint.json";
 
 /** A batch stops taking queued appends once it contains this many bytes. */
 export const MAX_BATCH_BYTES = 4 * 1024 * 1024;
-/** Largest single append, in bytes of stored entries (estimated before hashing). */
+/** Largest single append, in bytes of stored entries (counted before the chain fields are added). */
 export const MAX_APPEND_BYTES = 4 * 1024 * 1024;
 /**
  * A batch is at most MAX_BATCH_BYTES plus one append plus small checkpoint
@@ -98,7 +100,7 @@ interface BuiltBatch {
 }
 
 interface PendingAppend {
-  entries: StoredEntry[];
+  entries: PreparedRecord[];
   bytes: number;
   resolve(records: AuditRecord[]): void;
   reject(err: unknown): void;
@@ -217,13 +219,13 @@ export class AuditLog {
     if (records.length === 0) return Promise.reject(new TypeError("AuditLog.append needs at least one record"));
     const unavailable = this.unavailableError();
     if (unavailable !== undefined) return Promise.reject(unavailable);
-    let entries: StoredEntry[];
+    let entries: PreparedRecord[];
     try {
       entries = records.map((record, i) => prepareRecord(record, i, this.params));
     } catch (err: unknown) {
       return Promise.reject(err);
     }
-    const bytes = entries.reduce((sum, entry) => sum + estimateEntryBytes(entry), 0);
+    const bytes = entries.reduce((sum, entry) => sum + entry.partsBytes + CHAIN_FIELDS_BYTES, 0);
     if (bytes > MAX_APPEND_BYTES) {
       return Promise.reject(recordInvalid(`the append holds about ${bytes} bytes of records, above the limit of ${MAX_APPEND_BYTES}; send fewer records per call`));
     }
@@ -362,14 +364,6 @@ export class AuditLog {
     const located: BuiltBatch["located"] = [];
     let offset = tentative.fileBytes;
 
-    const push = (entry: StoredEntry): void => {
-      const line = sealEntry(entry);
-      previousHash = String(entry.hash);
-      const length = Buffer.byteLength(line, "utf8");
-      lines.push(line);
-      if (entry.kind === ENTRY_KIND_RECORD) located.push({ entry, offset, length });
-      offset += length;
-    };
     const pushCheckpoint = (): void => {
       sequence += 1n;
       checkpoint = buildCheckpoint({ logId: this.logId, sequence, time, previousHash }, this.key);
@@ -381,11 +375,14 @@ export class AuditLog {
 
     for (const item of batch) {
       const out: AuditRecord[] = [];
-      for (const fields of item.entries) {
+      for (const prepared of item.entries) {
         sequence += 1n;
-        const entry: StoredEntry = { ...fields, sequence: sequence.toString(10), time: timeText, previous_hash: previousHash };
-        push(entry);
-        out.push(decodeRecord(entry));
+        const sealed = sealPrepared(prepared, sequence, time, timeText, previousHash);
+        previousHash = String(prepared.entry.hash);
+        lines.push(sealed.line);
+        located.push({ entry: prepared.entry, offset, length: sealed.bytes });
+        offset += sealed.bytes;
+        out.push(prepared.record);
         sinceCheckpoint += 1;
         if (sinceCheckpoint >= this.options.checkpointEveryRecords) pushCheckpoint();
       }
@@ -493,13 +490,6 @@ export class AuditLog {
       }
     });
   }
-}
-
-/** Estimates an entry's stored size: keys, values, quotes and the chain fields. */
-function estimateEntryBytes(entry: StoredEntry): number {
-  let bytes = CHAIN_FIELDS_BYTES;
-  for (const key in entry) bytes += key.length + String(entry[key]).length + 6;
-  return bytes;
 }
 
 async function loadOrCreateLogId(dir: string): Promise<string> {

@@ -4,9 +4,10 @@
  */
 import type { AuditRecord } from "../../gen/ewii/audit/v1/audit.js";
 import { emptyRecord, encodeRecordFields } from "./entry.js";
-import type { StoredEntry } from "./entry.js";
 import { quote, recordInvalid } from "./errors.js";
 import { canonicalParams, paramsDigest } from "./params.js";
+import { prepareSeal } from "./sealed-record.js";
+import type { PreparedRecord } from "./sealed-record.js";
 
 /**
  * A record as the hub sends it: every hub-set field of AuditRecord.
@@ -38,10 +39,10 @@ export interface ParamsPolicy {
 
 /**
  * Validates one input record and returns its stored fields without
- * sequence, time and hashes. `index` is the record's position in the
- * request, for error messages.
+ * sequence, time and hashes, with their canonical JSON ready for sealing.
+ * `index` is the record's position in the request, for error messages.
  */
-export function prepareRecord(input: AuditRecordInput, index: number, params: ParamsPolicy): StoredEntry {
+export function prepareRecord(input: AuditRecordInput, index: number, params: ParamsPolicy): PreparedRecord {
   const record: AuditRecord = { ...emptyRecord(), ...input, sequence: 0n, time: undefined, previousHash: "", hash: "" };
   const at = `record ${index}`;
 
@@ -81,7 +82,7 @@ export function prepareRecord(input: AuditRecordInput, index: number, params: Pa
   const canonical = canonicalParams(record.paramsRawJson);
   record.paramsDigest = paramsDigest(params.key, canonical);
   record.paramsRawJson = params.rawDatasets.has(record.dataset) ? canonical : "";
-  return encodeRecordFields(record);
+  return prepareSeal(encodeRecordFields(record), record);
 }
 
 function requireText(at: string, name: string, value: string, pattern?: RegExp, form?: string): void {
