@@ -31,6 +31,7 @@ export const MAX_REQUEST_DEADLINE_AHEAD_MS = 24 * 60 * 60 * 1000;
 export const MAX_REMEMBERED_REQUEST_IDS = 200_000;
 
 const REQUEST_ID_BYTES = 16;
+const PARAMS_SALT_BYTES = 32;
 const HEX_SHA256 = /^[0-9a-f]{64}$/;
 
 /** The client's SVID signing key: ECDSA P-256, SHA-256, DER signature. */
@@ -90,8 +91,7 @@ export class QueryHandler {
 
     let outcome: { status: string; message: string };
     try {
-      const { dataset, query } = this.admit(request, requestIdHex, startedMs);
-      progress.sqlSha256 = query.sqlSha256;
+      const { dataset, query } = this.admit(request, requestIdHex, startedMs, progress);
       log.info("query started");
       await this.execute(request, dataset, query, out, signal, progress, startedMs);
       outcome = { status: STATUS_OK, message: "" };
@@ -113,7 +113,7 @@ export class QueryHandler {
       byteCount: progress.digest.byteCount,
       rowsSha256: progress.digest.digestHex(),
       sqlSha256: progress.sqlSha256,
-      paramsSha256: paramsSha256(request.params),
+      paramsSha256: paramsSha256(request.params, request.paramsSalt),
       signature: Buffer.alloc(0),
       signerSerial: this.signer.serial,
       elapsedMs: Math.max(0, Math.min(0xffffffff, this.now().getTime() - startedMs)),
@@ -130,9 +130,12 @@ export class QueryHandler {
   }
 
   /** Applies the allow-list and the request checks, in the order a refusal reports them. */
-  private admit(request: QueryRequest, requestIdHex: string, nowMs: number): { dataset: LocalDataset; query: ApprovedQuery } {
+  private admit(request: QueryRequest, requestIdHex: string, nowMs: number, progress: { sqlSha256: string }): { dataset: LocalDataset; query: ApprovedQuery } {
     if (request.requestId.length !== REQUEST_ID_BYTES) {
       throw new EwiiError("ERR_QUERY_REQUEST_INVALID", `request_id must be ${REQUEST_ID_BYTES} bytes, got ${request.requestId.length}`, { status: status.INVALID_ARGUMENT });
+    }
+    if (request.paramsSalt.length !== PARAMS_SALT_BYTES) {
+      throw new EwiiError("ERR_QUERY_REQUEST_INVALID", `params_salt must be ${PARAMS_SALT_BYTES} random bytes, got ${request.paramsSalt.length}`, { status: status.INVALID_ARGUMENT });
     }
     const deadlineMs = Number(request.deadlineUnixMs);
     if (deadlineMs > nowMs + MAX_REQUEST_DEADLINE_AHEAD_MS) {
@@ -155,11 +158,14 @@ export class QueryHandler {
         status: status.NOT_FOUND,
       });
     }
-    if (request.sqlSha256 !== query.sqlSha256) {
-      const received = HEX_SHA256.test(request.sqlSha256) ? request.sqlSha256 : "(not a SHA-256 hex digest)";
+    // From here on the summary carries the local hash, including in a mismatch refusal.
+    progress.sqlSha256 = query.sqlSha256;
+    const requested = request.sqlSha256ByEngine[dataset.config.engine] ?? request.sqlSha256;
+    if (requested !== query.sqlSha256) {
+      const received = HEX_SHA256.test(requested) ? requested : "(not a SHA-256 hex digest)";
       throw new EwiiError(
         "ERR_QUERY_SQL_MISMATCH",
-        `query ${query.id} has SQL hash ${query.sqlSha256} on the client but the request carries ${received}; make the policy catalog and the client's approved SQL identical`,
+        `query ${query.id} has ${dataset.config.engine} SQL hash ${query.sqlSha256} on the client but the request carries ${received}; make the policy catalog and the client's approved SQL identical`,
         { status: status.FAILED_PRECONDITION },
       );
     }

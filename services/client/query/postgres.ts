@@ -132,9 +132,10 @@ class PgExecution {
         const { rows, fields } = await readBatch(cursor, EXECUTOR_BATCH_ROWS);
         if (this.stopReason !== undefined) throw this.stopReason;
         if (!columnsSent) {
+          const columns = fields ?? [];
           await sink.columns(
-            fields.map((f) => f.name),
-            fields.map((f) => pgColumnType(f.dataTypeID)),
+            columns.map((f) => f.name),
+            columns.map((f) => pgColumnType(f.dataTypeID)),
           );
           columnsSent = true;
         }
@@ -178,11 +179,12 @@ class PgExecution {
   }
 }
 
-function readBatch(cursor: Cursor, count: number): Promise<{ rows: unknown[][]; fields: pg.FieldDef[] }> {
+/** Reads up to `count` rows; `fields` is undefined once the cursor is done (pg-cursor 2.22 passes no result then). */
+function readBatch(cursor: Cursor, count: number): Promise<{ rows: unknown[][]; fields: pg.FieldDef[] | undefined }> {
   return new Promise((resolve, reject) => {
-    cursor.read(count, (err, rows, result) => {
+    cursor.read(count, (err, rows, result: pg.QueryResult | undefined) => {
       if (err) reject(err);
-      else resolve({ rows: rows as unknown[][], fields: result.fields });
+      else resolve({ rows: rows as unknown[][], fields: result?.fields });
     });
   });
 }

@@ -153,9 +153,13 @@ export function canonicalParamsBytes(params: Readonly<Record<string, Value>>): B
   return Buffer.concat(parts);
 }
 
-/** Returns the SHA-256 of `canonicalParamsBytes(params)`, lowercase hex. */
-export function paramsSha256(params: Readonly<Record<string, Value>>): string {
-  return createHash("sha256").update(canonicalParamsBytes(params)).digest("hex");
+/**
+ * Returns SHA-256(salt ‖ canonicalParamsBytes(params)), lowercase hex. The
+ * salt is the request's `params_salt`, 32 random bytes chosen by the hub,
+ * so the signed digest does not let anyone confirm a guessed value.
+ */
+export function paramsSha256(params: Readonly<Record<string, Value>>, salt: Uint8Array): string {
+  return createHash("sha256").update(salt).update(canonicalParamsBytes(params)).digest("hex");
 }
 
 function encodeValue(value: Value): Buffer[] {

@@ -1,0 +1,105 @@
+import { strict as assert } from "node:assert";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { stringify } from "yaml";
+import { allowedHubMatcher, loadClientConfig } from "../../services/client/config.js";
+import { CHINOOK_SQLITE, writeConfig } from "./helpers.js";
+
+const DEMO_CONFIG = new URL("../../examples/client/acme-client.yaml", import.meta.url).pathname;
+const SMALL_QUERY = { sql: "SELECT 1" };
+
+function loadError(dataset: Record<string, unknown>): string {
+  const { file } = writeConfig(dataset);
+  try {
+    loadClientConfig(file);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  assert.fail("the configuration loaded");
+}
+
+describe("client config", () => {
+  it("demo config loads its queries file", () => {
+    const config = loadClientConfig(DEMO_CONFIG);
+    assert.deepEqual(Object.keys(config.datasets.chinook!.queries).sort(), ["customer_invoices", "employee_list", "invoice_lines_all", "revenue_by_country", "top_tracks_by_genre"]);
+  });
+
+  it("demo config fills defaults", () => {
+    const config = loadClientConfig(DEMO_CONFIG);
+    assert.deepEqual(config.allowed_hubs, ["/service/hub"]);
+    assert.equal(config.datasets.chinook!.max_rows, 10000);
+  });
+
+  it("resolves paths against the file", () => {
+    const { file, dir } = writeConfig({ engine: "sqlite", path: "data.sqlite", queries: { q: SMALL_QUERY } });
+    const dataset = loadClientConfig(file).datasets.chinook!;
+    assert.equal(dataset.engine === "sqlite" ? dataset.path : "", join(dir, "data.sqlite"));
+  });
+
+  it("names a missing key", () => {
+    const { dir } = writeConfig({ engine: "sqlite", path: CHINOOK_SQLITE, queries: { q: SMALL_QUERY } });
+    const file = join(dir, "no-relays.yaml");
+    writeFileSync(file, stringify({ identity_dir: "id", ca: "127.0.0.1:1", datasets: { d: { engine: "sqlite", path: "x", queries: { q: SMALL_QUERY } } } }));
+    assert.throws(() => loadClientConfig(file), /key "relays"/);
+  });
+
+  it("rejects an unknown engine", () => {
+    assert.match(loadError({ engine: "mysql", url: "mysql://x", queries: { q: SMALL_QUERY } }), /engine must be "sqlite"/);
+  });
+
+  it("rejects an unknown key", () => {
+    assert.match(loadError({ engine: "sqlite", path: "x", queries: { q: SMALL_QUERY }, max_row: 5 }), /max_row/);
+  });
+
+  it("rejects an undeclared placeholder", () => {
+    assert.match(loadError({ engine: "sqlite", path: "x", queries: { q: { sql: "SELECT :a" } } }), /datasets\.chinook\.queries\.q\.params.*:a/);
+  });
+
+  it("rejects an unused parameter", () => {
+    assert.match(loadError({ engine: "sqlite", path: "x", queries: { q: { sql: "SELECT 1", params: { a: { type: "text" } } } } }), /params\.a/);
+  });
+
+  it("rejects a dataset without queries", () => {
+    assert.match(loadError({ engine: "sqlite", path: "x" }), /approves no query/);
+  });
+
+  it("rejects a query defined twice", () => {
+    const { dir } = writeConfig({ engine: "sqlite", path: "x", queries: { q: SMALL_QUERY } });
+    writeFileSync(join(dir, "queries.yaml"), stringify({ queries: { q: SMALL_QUERY } }));
+    assert.match(loadError({ engine: "sqlite", path: "x", queries: { q: SMALL_QUERY }, queries_file: join(dir, "queries.yaml") }), /both inline and in/);
+  });
+
+  it("names a bad key in the queries file", () => {
+    const { dir } = writeConfig({ engine: "sqlite", path: "x", queries: { q: SMALL_QUERY } });
+    writeFileSync(join(dir, "queries.yaml"), stringify({ queries: { q: { sql: "SELECT :a", params: { a: { type: "date" } } } } }));
+    assert.match(loadError({ engine: "sqlite", path: "x", queries_file: join(dir, "queries.yaml") }), /key "queries\.q\.params\.a\.type" in .*queries\.yaml/);
+  });
+});
+
+describe("allowed hubs", () => {
+  const allowed = allowedHubMatcher(["/service/hub", "/hubs/", "spiffe://operator.example/admin/hub"], "operator.example");
+
+  it("accepts an exact path", () => {
+    assert.ok(allowed("spiffe://operator.example/service/hub"));
+  });
+
+  it("accepts under a prefix", () => {
+    assert.ok(allowed("spiffe://operator.example/hubs/eu-1"));
+  });
+
+  it("accepts an absolute ID", () => {
+    assert.ok(allowed("spiffe://operator.example/admin/hub"));
+  });
+
+  it("rejects a longer path without prefix", () => {
+    assert.equal(allowed("spiffe://operator.example/service/hub2"), false);
+  });
+
+  it("rejects another trust domain", () => {
+    assert.equal(allowed("spiffe://acme.tenants.operator.example/service/hub"), false);
+  });
+
+  it("rejects an entry of another trust domain", () => {
+    assert.throws(() => allowedHubMatcher(["spiffe://evil.example/hub"], "operator.example"), /outside the operator trust domain/);
+  });
+});
