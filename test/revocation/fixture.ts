@@ -17,6 +17,8 @@ export interface TestFollower {
   follower: RevocationFollower;
   denySet: DenySet;
   applied: number[];
+  /** performance.now() when each sequence was applied. */
+  appliedAtMs: Map<number, number>;
   bus: RedisRevocationBus;
   stop(): Promise<void>;
 }
@@ -71,6 +73,7 @@ export class RevocationFixture {
   async follower(options: { pollIntervalMs?: number; stalenessBoundMs?: number; onStaleChange?: (stale: boolean) => void } = {}): Promise<TestFollower> {
     const denySet = new DenySet();
     const applied: number[] = [];
+    const appliedAtMs = new Map<number, number>();
     const bus = new RedisRevocationBus({ connect: redisConnectionFromConfig({ url: this.redis.url }), logger: silentLogger() });
     const follower = new RevocationFollower({
       source: this.source(),
@@ -79,7 +82,10 @@ export class RevocationFixture {
       logger: silentLogger(),
       pollIntervalMs: options.pollIntervalMs ?? 60_000,
       stalenessBoundMs: options.stalenessBoundMs ?? 60_000,
-      onRevoked: (revocation: Revocation) => applied.push(Number(revocation.sequence)),
+      onRevoked: (revocation: Revocation) => {
+        applied.push(Number(revocation.sequence));
+        appliedAtMs.set(Number(revocation.sequence), performance.now());
+      },
       onStaleChange: options.onStaleChange,
     });
     await follower.start();
@@ -87,6 +93,7 @@ export class RevocationFixture {
       follower,
       denySet,
       applied,
+      appliedAtMs,
       bus,
       stop: async () => {
         await follower.stop();
