@@ -174,7 +174,10 @@ export function allowedHubMatcher(entries: readonly string[], operatorTrustDomai
       return false;
     }
     if (!id.isMemberOf(operatorTrustDomain)) return false;
-    return rules.some((rule) => (rule.prefix ? id.hasPathPrefix(rule.path === "" ? "/" : rule.path) : id.path === rule.path));
+    return rules.some((rule) => {
+      if (!rule.prefix) return id.path === rule.path;
+      return id.hasPathPrefix(rule.path === "" ? "/" : rule.path);
+    });
   };
 }
 

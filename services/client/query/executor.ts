@@ -5,8 +5,8 @@ import type { Value } from "../../../gen/ewii/tunnel/v1/tunnel.js";
 
 /**
  * Runs approved SQL against one dataset. Implementations bind parameters
- * through the driver, read inside a read-only connection or transaction,
- * and stop with a domain error at the first row past a cap:
+ * through the driver and read inside a read-only connection or
+ * transaction. They stop with one of these domain errors:
  *   ERR_QUERY_ROW_CAP, ERR_QUERY_BYTE_CAP, ERR_QUERY_TIMEOUT,
  *   ERR_QUERY_CANCELLED (the signal aborted), ERR_QUERY_FAILED (the
  *   driver failed; the message has the driver's error class only).

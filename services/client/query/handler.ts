@@ -19,11 +19,14 @@ import { RowDigest, STATUS_OK, canonicalSummaryBytes, paramsSha256 } from "./sum
  * before a cap or timeout stay sent, and the summary counts them).
  */
 
-/** A RowChunk is sent once it holds this many rows... */
+/** A RowChunk is sent once it contains this many rows... */
 export const CHUNK_MAX_ROWS = 500;
 /** ...or this many bytes of encoded rows, whichever comes first. */
 export const CHUNK_MAX_BYTES = 64 * 1024;
-/** Request ids are remembered at least this long after receipt. */
+/**
+ * Request ids are remembered at least this long after receipt.
+ * NOTE: a request without a deadline could run again if replayed after this window and a client restart clears the set too; the hub should always send a deadline.
+ */
 export const REQUEST_ID_RETENTION_MS = 60 * 60 * 1000;
 /** Deadlines further ahead than this are rejected, so ids never need keeping longer. */
 export const MAX_REQUEST_DEADLINE_AHEAD_MS = 24 * 60 * 60 * 1000;
@@ -97,7 +100,7 @@ export class QueryHandler {
       outcome = { status: STATUS_OK, message: "" };
     } catch (err) {
       if (!isEwiiError(err)) {
-        // An unexpected failure is logged with its cause; the hub only sees a generic code.
+        // An unexpected failure is logged with its cause, and the hub receives only a generic code.
         log.error("query failed with an unexpected error", { [LogField.cause]: asError(err).message });
         outcome = { status: "ERR_INTERNAL", message: "internal error in the client; the client log has the cause" };
       } else {
@@ -120,7 +123,7 @@ export class QueryHandler {
     });
     const fields = { status: summary.status, row_count: Number(summary.rowCount), byte_count: Number(summary.byteCount), elapsed_ms: summary.elapsedMs };
     if (outcome.status === STATUS_OK) log.info("query finished", fields);
-    else log.warn("query refused or failed", { ...fields, [LogField.errorCode]: outcome.status });
+    else log.warn("query rejected or failed", { ...fields, [LogField.errorCode]: outcome.status });
     await out.send({ summary });
   }
 

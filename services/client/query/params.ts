@@ -45,8 +45,8 @@ function describeParams(query: ApprovedQuery): string {
 }
 
 function invalidParams(query: ApprovedQuery, name: string, problem: string): EwiiError {
-  const shown = /^[A-Za-z0-9_]{1,64}$/.test(name) ? name : "(a name that is not an identifier)";
-  return new EwiiError("ERR_QUERY_PARAMS_INVALID", `parameter ${shown} ${problem}`, {
+  const displayedName = /^[A-Za-z0-9_]{1,64}$/.test(name) ? name : "(a name that is not an identifier)";
+  return new EwiiError("ERR_QUERY_PARAMS_INVALID", `parameter ${displayedName} ${problem}`, {
     status: status.INVALID_ARGUMENT,
     details: { query_id: query.id },
   });

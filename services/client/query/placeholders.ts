@@ -104,7 +104,7 @@ export function toPositional(sql: string): PositionalSql {
 }
 
 /** Returns the index just past the closing quote; a doubled quote is an escaped quote. */
-function skipQuoted(sql: string, open: number, quote: string, backslashEscapes: boolean, what: string): number {
+function skipQuoted(sql: string, open: number, quote: string, backslashEscapes: boolean, construct: string): number {
   let i = open + 1;
   while (i < sql.length) {
     const ch = sql[i];
@@ -118,12 +118,12 @@ function skipQuoted(sql: string, open: number, quote: string, backslashEscapes: 
       i += 1;
     }
   }
-  throw new TypeError(`unterminated ${what} starting at offset ${open}`);
+  throw new TypeError(`unterminated ${construct} starting at offset ${open}`);
 }
 
-function skipUntil(sql: string, from: number, closer: string, what: string): number {
+function skipUntil(sql: string, from: number, closer: string, construct: string): number {
   const close = sql.indexOf(closer, from);
-  if (close === -1) throw new TypeError(`unterminated ${what} starting at offset ${from - 1}`);
+  if (close === -1) throw new TypeError(`unterminated ${construct} starting at offset ${from - 1}`);
   return close + closer.length;
 }
 

@@ -11,10 +11,10 @@ import { PgOid, parsePgText, pgBindValue, pgColumnType, valueFromPg } from "./va
 
 /**
  * PostgreSQL executor. Each query runs on a pooled connection inside
- * `BEGIN READ ONLY` with a transaction-local `statement_timeout`, binds
- * positional parameters (the catalog's `:name` placeholders are rewritten
- * to `$n` when the executor is built, see placeholders.ts) and streams rows
- * through a cursor, so caps stop the read before the rest of the result
+ * `BEGIN READ ONLY` with a transaction-local `statement_timeout`. The
+ * catalog's `:name` placeholders are rewritten to positional `$n` once,
+ * when the executor is built (rules in placeholders.ts). Rows stream
+ * through a cursor, so a cap stops the read before the rest of the result
  * is fetched. On abort or timeout the executor asks the server to cancel
  * the backend (`pg_cancel_backend`) and discards the connection.
  */

@@ -4,7 +4,7 @@ import { EwiiError } from "../../core/errors.js";
 /**
  * Request ids the client has seen, so that no id runs twice. An id is kept
  * until its request's deadline or `retentionMs` after receipt, whichever is
- * later, up to `maxRetentionMs`. When the set holds `maxEntries` unexpired
+ * later, up to `maxRetentionMs`. When the set contains `maxEntries` unexpired
  * ids, new requests are rejected rather than forgetting an id early.
  */
 export class SeenRequestIds {
@@ -25,7 +25,7 @@ export class SeenRequestIds {
     }
     if (this.expiries.size >= this.options.maxEntries) this.sweep(nowMs);
     if (this.expiries.size >= this.options.maxEntries) {
-      throw new EwiiError("ERR_CLIENT_BUSY", `the client holds ${this.options.maxEntries} recent request ids; retry after the oldest expire`, {
+      throw new EwiiError("ERR_CLIENT_BUSY", `the request id store is full with ${this.options.maxEntries} unexpired ids; retry once the oldest expire`, {
         status: status.RESOURCE_EXHAUSTED,
       });
     }

@@ -13,10 +13,10 @@ import type { SqliteChildEvent, SqliteParentMessage, SqliteRunMessage } from "./
  * SQLite executor. Each statement runs in a child process that opened the
  * file read-only (`readonly: true, fileMustExist: true`, then
  * `PRAGMA query_only = ON`). Parameters are bound by better-sqlite3 by name
- * (`:name` in the SQL). better-sqlite3 12 has neither a progress handler
- * nor sqlite3_interrupt, and `Worker.terminate()` does not stop a thread
- * inside sqlite3_step (a recursive CTE kept its thread busy after
- * terminate), so on timeout or abort the executor kills the child process
+ * (`:name` in the SQL). better-sqlite3 12 exposes neither a progress handler
+ * nor sqlite3_interrupt. `Worker.terminate()` does not stop a thread inside
+ * sqlite3_step either: a recursive CTE kept its worker thread busy after
+ * terminate. So on timeout or abort the executor kills the child process
  * with SIGKILL and starts a fresh one for the next query.
  */
 
@@ -25,9 +25,9 @@ export const MAX_SQLITE_CHILDREN_PER_DATASET = 4;
 
 /**
  * Starts a child process running sqlite-child. Run from TypeScript sources
- * (tests, or `ewii` through tsx) the child is the .ts file and inherits the
- * parent's tsx loader flags through `process.execArgv`; a build runs the .js
- * file.
+ * (tests, or `ewii` through tsx), the child is the .ts file and inherits
+ * the parent's tsx loader flags through `process.execArgv`. A build runs
+ * the .js file.
  */
 function startChildProcess(): ChildProcess {
   const script = fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "./sqlite-child.ts" : "./sqlite-child.js", import.meta.url));

@@ -131,10 +131,11 @@ export const EMPTY_ROWS_SHA256 = createHash("sha256").digest("hex");
 /**
  * Returns the canonical encoding of query parameters:
  *
- *   "ewii-params-v1\n" ‖ u32 count ‖ for each parameter, sorted by the
- *   bytes of its UTF-8 name: u32 name length ‖ name ‖ u8 number of set
- *   fields ‖ for each set field, in field-number order, a tag byte and
- *   its payload.
+ *   "ewii-params-v1\n" ‖ u32 count ‖ one entry per parameter
+ *   entry = u32 name length ‖ UTF-8 name ‖ u8 number of set fields ‖
+ *           (tag byte ‖ payload) per set field, in field-number order
+ *
+ * Entries are sorted by the bytes of their UTF-8 names.
  *
  * Tags and payloads: "n" null (1 byte, 0 or 1), "i" integer (8 bytes,
  * two's complement), "d" double (8 bytes, IEEE 754), "s" text (u32 length
