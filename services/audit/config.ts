@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { hostPort, loadConfig } from "../core/config.js";
 import { validateTrustDomain } from "../core/identity/index.js";
+import { sinksConfigSchema } from "./export/sink-config.js";
 import { DEFAULT_CHECKPOINT_EVERY_RECORDS, DEFAULT_CHECKPOINT_EVERY_SECONDS, DEFAULT_SEGMENT_MAX_BYTES } from "./log.js";
 
 /** Smallest segment size accepted, in bytes, so a log does not split into thousands of files. */
@@ -49,6 +50,8 @@ export const auditConfigSchema = z.strictObject({
   /** Callers allowed to Append; empty means ["spiffe://<operator_trust_domain>/service/hub"]. */
   appenders: z.array(appender).default([]),
   log_level: z.enum(["error", "warn", "info", "debug"]).default("info"),
+  /** SIEM export sinks, each with its own exporter and cursor; see docs/siem.md. */
+  sinks: sinksConfigSchema.default([]),
 });
 
 export type AuditConfig = z.infer<typeof auditConfigSchema>;

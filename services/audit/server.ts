@@ -12,6 +12,7 @@ import { verifyAuditClientSignature } from "./client-signature.js";
 import { AuditLog } from "./log.js";
 import { loadParamsKey } from "./params.js";
 import { AuditService } from "./service.js";
+import { SinkSet } from "./export/sinks.js";
 
 export const AUDIT_HEALTH_NAME = "ewii.audit.v1.AuditService";
 
@@ -32,6 +33,7 @@ export interface AuditServiceDeps {
 
 export interface RunningAuditService {
   log: AuditLog;
+  sinks: SinkSet;
   service: AuditService;
   server: RunningServer;
   close(): Promise<void>;
@@ -52,7 +54,10 @@ export async function startAuditService(config: AuditConfig, deps: AuditServiceD
     ...(deps.signingKey === undefined ? {} : { signingKey: deps.signingKey }),
   });
   let ownTls: FileTlsMaterialSource | undefined;
+  let sinks: SinkSet | undefined;
   try {
+    sinks = await SinkSet.start({ log, sinks: config.sinks, logger: componentLogger(logger, "audit-export"), ...(deps.now === undefined ? {} : { now: deps.now }) });
+    const sinkSet = sinks;
     let server: RunningServer | undefined;
     const service = new AuditService({
       log,
@@ -60,6 +65,7 @@ export async function startAuditService(config: AuditConfig, deps: AuditServiceD
       appenders: effectiveAppenders(config),
       logger,
       verifyClientSignature: deps.verifyClientSignature ?? verifyAuditClientSignature,
+      sinkStatus: () => sinkSet.status(),
       onUnavailable: () => server?.setServing(false),
     });
     let tls: TlsMaterialSource;
@@ -85,16 +91,19 @@ export async function startAuditService(config: AuditConfig, deps: AuditServiceD
     logger.info("audit service started", { address: running.address, log_id: log.logId, sequence: log.head.sequence.toString(10) });
     return {
       log,
+      sinks: sinkSet,
       service,
       server: running,
       close: async () => {
         await running.close();
         ownTls?.close();
+        await sinkSet.stop();
         await log.close();
       },
     };
   } catch (err: unknown) {
     ownTls?.close();
+    await sinks?.stop();
     await log.close();
     throw err;
   }

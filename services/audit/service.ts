@@ -4,12 +4,13 @@
  * verified client certificate.
  */
 import { status } from "@grpc/grpc-js";
-import type { AppendRequest, AppendResponse, AuditRecord, AuditServiceServer, QueryRequest, QueryResponse, TailRequest, TailResponse, VerifyRequest, VerifyResponse } from "../../gen/ewii/audit/v1/audit.js";
+import type { AppendRequest, AppendResponse, AuditRecord, AuditServiceServer, ListSinksRequest, ListSinksResponse, QueryRequest, QueryResponse, TailRequest, TailResponse, VerifyRequest, VerifyResponse } from "../../gen/ewii/audit/v1/audit.js";
 import { EwiiError, isEwiiError } from "../core/errors.js";
 import type { PeerIdentity, RpcContext, RpcEdge, ServerStreamContext } from "../core/grpc/index.js";
 import type { Logger } from "../core/log.js";
 import { LogField } from "../core/log.js";
 import { AuditErrorCode, recordInvalid } from "./errors.js";
+import type { SinkStatus } from "./export/exporter.js";
 import type { AuditLog, AuditRecordInput } from "./log.js";
 import { queryAuditLog, tailAuditLog } from "./query.js";
 import { verifyAuditLog } from "./verify.js";
@@ -25,6 +26,8 @@ export interface AuditServiceOptions {
   logger: Logger;
   /** Checks client result signatures during Verify; without it they are counted as unchecked. */
   verifyClientSignature?: (record: AuditRecord) => boolean;
+  /** Returns the status of the SIEM export sinks; none when omitted. */
+  sinkStatus?: () => SinkStatus[];
   /** Called once when the log stops accepting writes, for example to report NOT_SERVING. */
   onUnavailable?: () => void;
 }
@@ -40,6 +43,7 @@ export class AuditService {
       query: rpc.unary((req: QueryRequest, ctx) => this.query(req, ctx)),
       tail: rpc.serverStream((req: TailRequest, ctx: ServerStreamContext<TailResponse>) => this.tail(req, ctx)),
       verify: rpc.unary((req: VerifyRequest, ctx) => this.verify(req, ctx)),
+      listSinks: rpc.unary((req: ListSinksRequest, ctx) => this.listSinks(req, ctx)),
     };
   }
 
@@ -108,6 +112,24 @@ export class AuditService {
       problem: result.problem ?? "",
       detail: result.detail,
     };
+  }
+
+  listSinks(_req: ListSinksRequest, ctx: RpcContext): Promise<ListSinksResponse> {
+    this.requireAdmin(ctx.peer, ctx.method);
+    const sinks = (this.options.sinkStatus?.() ?? []).map((sink) => ({
+      name: sink.name,
+      type: sink.type,
+      target: sink.target,
+      state: sink.state,
+      stateSince: sink.stateSince,
+      sentSequence: sink.sentSequence,
+      persistedSequence: sink.persistedSequence,
+      headSequence: sink.headSequence,
+      lagEntries: sink.lagEntries,
+      oldestUnsentAgeMs: BigInt(sink.oldestUnsentAgeMs),
+      lastError: sink.lastError,
+    }));
+    return Promise.resolve({ sinks });
   }
 
   private requireAppender(peer: PeerIdentity | undefined, method: string): void {

@@ -88,6 +88,23 @@ export function registerPolicyAuditCommands(program: Command, globals: () => Glo
       printRecords(response.records, context.json);
     });
   audit
+    .command("sinks")
+    .description("show each SIEM export sink's state and how far it is behind the log")
+    .action(async () => {
+      const context = cliContext(globals());
+      const client = auditClient(context);
+      const response = await callUnary(client.listSinks.bind(client), {});
+      if (context.json) {
+        process.stdout.write(JSON.stringify(response.sinks, jsonReplacer) + "\n");
+        return;
+      }
+      if (response.sinks.length === 0) process.stdout.write("no sinks configured\n");
+      for (const sink of response.sinks) {
+        const error = sink.lastError === "" ? "" : ` last error: ${sink.lastError}`;
+        process.stdout.write(`${sink.name} ${sink.type} ${sink.target} ${sink.state} lag=${sink.lagEntries} oldest_unsent_age=${sink.oldestUnsentAgeMs}ms persisted=${sink.persistedSequence} head=${sink.headSequence}${error}\n`);
+      }
+    });
+  audit
     .command("verify")
     .description("check the hash chain, checkpoint signatures and client signatures")
     .option("--dir <dir>", "verify a copy of the audit files in this folder instead of the live service")

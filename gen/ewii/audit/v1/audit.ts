@@ -174,6 +174,51 @@ export interface VerifyResponse {
   detail: string;
 }
 
+export interface ListSinksRequest {
+}
+
+export interface ListSinksResponse {
+  /** Required. One entry per configured sink, in configuration order. */
+  sinks: SinkStatus[];
+}
+
+/** The export state of one SIEM sink. */
+export interface SinkStatus {
+  /** Required. Sink name from the configuration. */
+  name: string;
+  /** Required. Sink type, for example "syslog-tls" or "jsonl-file". */
+  type: string;
+  /**
+   * Required. Receiver address or file, as a URI ("tcp://host:port",
+   * "tls://host:port", "file:///path").
+   */
+  target: string;
+  /** Required. "connecting", "connected", "backoff", "error" or "stopped". */
+  state: string;
+  /** Required. When the sink entered `state`. */
+  stateSince?:
+    | Date
+    | undefined;
+  /**
+   * Required. Last sequence sent to the receiver, possibly not yet
+   * counted as delivered.
+   */
+  sentSequence: bigint;
+  /** Required. Last sequence delivered and persisted in the cursor file. */
+  persistedSequence: bigint;
+  /** Required. Sequence of the newest durable entry of the log. */
+  headSequence: bigint;
+  /** Required. Entries (records and checkpoints) not yet delivered. */
+  lagEntries: bigint;
+  /**
+   * Required. Age of the oldest entry not yet delivered, in milliseconds;
+   * 0 when the sink is caught up.
+   */
+  oldestUnsentAgeMs: bigint;
+  /** Optional. The last failure, for example a refused connection. */
+  lastError: string;
+}
+
 function createBaseAuditRecord(): AuditRecord {
   return {
     sequence: 0n,
@@ -1612,6 +1657,421 @@ export const VerifyResponse: MessageFns<VerifyResponse> = {
   },
 };
 
+function createBaseListSinksRequest(): ListSinksRequest {
+  return {};
+}
+
+export const ListSinksRequest: MessageFns<ListSinksRequest> = {
+  encode(_: ListSinksRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSinksRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSinksRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListSinksRequest {
+    return {};
+  },
+
+  toJSON(_: ListSinksRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListSinksRequest>, I>>(base?: I): ListSinksRequest {
+    return ListSinksRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListSinksRequest>, I>>(_: I): ListSinksRequest {
+    const message = createBaseListSinksRequest();
+    return message;
+  },
+};
+
+function createBaseListSinksResponse(): ListSinksResponse {
+  return { sinks: [] };
+}
+
+export const ListSinksResponse: MessageFns<ListSinksResponse> = {
+  encode(message: ListSinksResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.sinks) {
+      SinkStatus.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSinksResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSinksResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sinks.push(SinkStatus.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListSinksResponse {
+    return {
+      sinks: globalThis.Array.isArray(object?.sinks) ? object.sinks.map((e: any) => SinkStatus.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ListSinksResponse): unknown {
+    const obj: any = {};
+    if (message.sinks?.length) {
+      obj.sinks = message.sinks.map((e) => SinkStatus.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListSinksResponse>, I>>(base?: I): ListSinksResponse {
+    return ListSinksResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListSinksResponse>, I>>(object: I): ListSinksResponse {
+    const message = createBaseListSinksResponse();
+    message.sinks = object.sinks?.map((e) => SinkStatus.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSinkStatus(): SinkStatus {
+  return {
+    name: "",
+    type: "",
+    target: "",
+    state: "",
+    stateSince: undefined,
+    sentSequence: 0n,
+    persistedSequence: 0n,
+    headSequence: 0n,
+    lagEntries: 0n,
+    oldestUnsentAgeMs: 0n,
+    lastError: "",
+  };
+}
+
+export const SinkStatus: MessageFns<SinkStatus> = {
+  encode(message: SinkStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.type !== "") {
+      writer.uint32(18).string(message.type);
+    }
+    if (message.target !== "") {
+      writer.uint32(26).string(message.target);
+    }
+    if (message.state !== "") {
+      writer.uint32(34).string(message.state);
+    }
+    if (message.stateSince !== undefined) {
+      Timestamp.encode(toTimestamp(message.stateSince), writer.uint32(42).fork()).join();
+    }
+    if (message.sentSequence !== 0n) {
+      if (BigInt.asUintN(64, message.sentSequence) !== message.sentSequence) {
+        throw new globalThis.Error("value provided for field message.sentSequence of type uint64 too large");
+      }
+      writer.uint32(48).uint64(message.sentSequence);
+    }
+    if (message.persistedSequence !== 0n) {
+      if (BigInt.asUintN(64, message.persistedSequence) !== message.persistedSequence) {
+        throw new globalThis.Error("value provided for field message.persistedSequence of type uint64 too large");
+      }
+      writer.uint32(56).uint64(message.persistedSequence);
+    }
+    if (message.headSequence !== 0n) {
+      if (BigInt.asUintN(64, message.headSequence) !== message.headSequence) {
+        throw new globalThis.Error("value provided for field message.headSequence of type uint64 too large");
+      }
+      writer.uint32(64).uint64(message.headSequence);
+    }
+    if (message.lagEntries !== 0n) {
+      if (BigInt.asUintN(64, message.lagEntries) !== message.lagEntries) {
+        throw new globalThis.Error("value provided for field message.lagEntries of type uint64 too large");
+      }
+      writer.uint32(72).uint64(message.lagEntries);
+    }
+    if (message.oldestUnsentAgeMs !== 0n) {
+      if (BigInt.asUintN(64, message.oldestUnsentAgeMs) !== message.oldestUnsentAgeMs) {
+        throw new globalThis.Error("value provided for field message.oldestUnsentAgeMs of type uint64 too large");
+      }
+      writer.uint32(80).uint64(message.oldestUnsentAgeMs);
+    }
+    if (message.lastError !== "") {
+      writer.uint32(90).string(message.lastError);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SinkStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSinkStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.type = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.target = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.state = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.stateSince = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.sentSequence = reader.uint64() as bigint;
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.persistedSequence = reader.uint64() as bigint;
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.headSequence = reader.uint64() as bigint;
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.lagEntries = reader.uint64() as bigint;
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.oldestUnsentAgeMs = reader.uint64() as bigint;
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.lastError = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SinkStatus {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      type: isSet(object.type) ? globalThis.String(object.type) : "",
+      target: isSet(object.target) ? globalThis.String(object.target) : "",
+      state: isSet(object.state) ? globalThis.String(object.state) : "",
+      stateSince: isSet(object.stateSince)
+        ? fromJsonTimestamp(object.stateSince)
+        : isSet(object.state_since)
+        ? fromJsonTimestamp(object.state_since)
+        : undefined,
+      sentSequence: isSet(object.sentSequence)
+        ? BigInt(object.sentSequence)
+        : isSet(object.sent_sequence)
+        ? BigInt(object.sent_sequence)
+        : 0n,
+      persistedSequence: isSet(object.persistedSequence)
+        ? BigInt(object.persistedSequence)
+        : isSet(object.persisted_sequence)
+        ? BigInt(object.persisted_sequence)
+        : 0n,
+      headSequence: isSet(object.headSequence)
+        ? BigInt(object.headSequence)
+        : isSet(object.head_sequence)
+        ? BigInt(object.head_sequence)
+        : 0n,
+      lagEntries: isSet(object.lagEntries)
+        ? BigInt(object.lagEntries)
+        : isSet(object.lag_entries)
+        ? BigInt(object.lag_entries)
+        : 0n,
+      oldestUnsentAgeMs: isSet(object.oldestUnsentAgeMs)
+        ? BigInt(object.oldestUnsentAgeMs)
+        : isSet(object.oldest_unsent_age_ms)
+        ? BigInt(object.oldest_unsent_age_ms)
+        : 0n,
+      lastError: isSet(object.lastError)
+        ? globalThis.String(object.lastError)
+        : isSet(object.last_error)
+        ? globalThis.String(object.last_error)
+        : "",
+    };
+  },
+
+  toJSON(message: SinkStatus): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.type !== "") {
+      obj.type = message.type;
+    }
+    if (message.target !== "") {
+      obj.target = message.target;
+    }
+    if (message.state !== "") {
+      obj.state = message.state;
+    }
+    if (message.stateSince !== undefined) {
+      obj.stateSince = message.stateSince.toISOString();
+    }
+    if (message.sentSequence !== 0n) {
+      obj.sentSequence = message.sentSequence.toString();
+    }
+    if (message.persistedSequence !== 0n) {
+      obj.persistedSequence = message.persistedSequence.toString();
+    }
+    if (message.headSequence !== 0n) {
+      obj.headSequence = message.headSequence.toString();
+    }
+    if (message.lagEntries !== 0n) {
+      obj.lagEntries = message.lagEntries.toString();
+    }
+    if (message.oldestUnsentAgeMs !== 0n) {
+      obj.oldestUnsentAgeMs = message.oldestUnsentAgeMs.toString();
+    }
+    if (message.lastError !== "") {
+      obj.lastError = message.lastError;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SinkStatus>, I>>(base?: I): SinkStatus {
+    return SinkStatus.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SinkStatus>, I>>(object: I): SinkStatus {
+    const message = createBaseSinkStatus();
+    message.name = object.name ?? "";
+    message.type = object.type ?? "";
+    message.target = object.target ?? "";
+    message.state = object.state ?? "";
+    message.stateSince = object.stateSince ?? undefined;
+    message.sentSequence = (object.sentSequence !== undefined && object.sentSequence !== null)
+      ? BigInt(object.sentSequence)
+      : 0n;
+    message.persistedSequence = (object.persistedSequence !== undefined && object.persistedSequence !== null)
+      ? BigInt(object.persistedSequence)
+      : 0n;
+    message.headSequence = (object.headSequence !== undefined && object.headSequence !== null)
+      ? BigInt(object.headSequence)
+      : 0n;
+    message.lagEntries = (object.lagEntries !== undefined && object.lagEntries !== null)
+      ? BigInt(object.lagEntries)
+      : 0n;
+    message.oldestUnsentAgeMs = (object.oldestUnsentAgeMs !== undefined && object.oldestUnsentAgeMs !== null)
+      ? BigInt(object.oldestUnsentAgeMs)
+      : 0n;
+    message.lastError = object.lastError ?? "";
+    return message;
+  },
+};
+
 /** Appends, reads and verifies audit records. */
 export type AuditServiceService = typeof AuditServiceService;
 export const AuditServiceService = {
@@ -1664,6 +2124,19 @@ export const AuditServiceService = {
     responseSerialize: (value: VerifyResponse): Buffer => Buffer.from(VerifyResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): VerifyResponse => VerifyResponse.decode(value),
   },
+  /**
+   * Returns the state and lag of every configured SIEM export sink.
+   * Caller: admin.
+   */
+  listSinks: {
+    path: "/ewii.audit.v1.AuditService/ListSinks" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListSinksRequest): Buffer => Buffer.from(ListSinksRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListSinksRequest => ListSinksRequest.decode(value),
+    responseSerialize: (value: ListSinksResponse): Buffer => Buffer.from(ListSinksResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListSinksResponse => ListSinksResponse.decode(value),
+  },
 } as const;
 
 export interface AuditServiceServer extends UntypedServiceImplementation {
@@ -1684,6 +2157,11 @@ export interface AuditServiceServer extends UntypedServiceImplementation {
    * admin.
    */
   verify: handleUnaryCall<VerifyRequest, VerifyResponse>;
+  /**
+   * Returns the state and lag of every configured SIEM export sink.
+   * Caller: admin.
+   */
+  listSinks: handleUnaryCall<ListSinksRequest, ListSinksResponse>;
 }
 
 export interface AuditServiceClient extends Client {
@@ -1746,6 +2224,25 @@ export interface AuditServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: VerifyResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Returns the state and lag of every configured SIEM export sink.
+   * Caller: admin.
+   */
+  listSinks(
+    request: ListSinksRequest,
+    callback: (error: ServiceError | null, response: ListSinksResponse) => void,
+  ): ClientUnaryCall;
+  listSinks(
+    request: ListSinksRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListSinksResponse) => void,
+  ): ClientUnaryCall;
+  listSinks(
+    request: ListSinksRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListSinksResponse) => void,
   ): ClientUnaryCall;
 }
 
