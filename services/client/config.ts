@@ -5,7 +5,7 @@ import { z } from "zod";
 import { EwiiError } from "../core/errors.js";
 import { durationMs, hostPort, loadConfig } from "../core/config.js";
 import { SpiffeId } from "../core/identity/spiffe-id.js";
-import { placeholderNames } from "./query/placeholders.js";
+import { placeholderNames } from "../core/sql/placeholders.js";
 
 /**
  * Client configuration: the customer's install-time allow-list. It names the

@@ -37,7 +37,7 @@ function endpointIdentity(credentials: WorkloadCredentials): EndpointIdentity {
  * answers hub sessions with the install-time allow-list, and renews its
  * SVID at half-life whether or not it is connected.
  */
-export function startClient(config: ClientConfig, deps: { logger: Logger; runner: QueryRunner }): RunningClient {
+export function startClient(config: ClientConfig, deps: { logger: Logger; runner: QueryRunner; onRenewed?: () => void }): RunningClient {
   let credentials = loadCredentials(config.identity_dir);
   const logger = componentLogger(deps.logger, "client").child({ [LogField.spiffeId]: credentials.spiffeId.toString() });
   const operatorTrustDomain = operatorTrustDomainOf(credentials.spiffeId.trustDomain);
@@ -86,6 +86,10 @@ export function startClient(config: ClientConfig, deps: { logger: Logger; runner
       credentials = renewed;
       identity = endpointIdentity(renewed);
       operatorBundles.set(TrustBundle.fromPem(operatorTrustDomain, renewed.operatorBundlePem, 0));
+      deps.onRenewed?.();
+      // Hubs verify result signatures with the certificate of the session's
+      // handshake, so sessions end here and hubs handshake again.
+      endpoint.closeAll("SVID renewed");
       // Reconnect one relay at a time so that the client stays reachable.
       links.forEach((link, i) => {
         const timer = setTimeout(() => link.reconnect("SVID renewed"), i * RENEWAL_RECONNECT_STAGGER_MS);

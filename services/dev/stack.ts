@@ -3,7 +3,7 @@ import { join, resolve } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { startAuditService, type RunningAuditService } from "../audit/index.js";
 import { caStorePath, enrollWithToken, initOperator, loadCaConfig, loadKek, startCaService, type RunningCaService } from "../ca/index.js";
-import { createQueryHandler, type ClosableQueryRunner } from "../client/query-runner.js";
+import { createQueryHandler } from "../client/query-runner.js";
 import { startClient, type RunningClient } from "../client/runtime.js";
 import { EwiiError, errorCodeOf } from "../core/errors.js";
 import { callUnary } from "../core/grpc/index.js";
@@ -50,7 +50,7 @@ export interface DevStack {
   relays: RunningRelay[];
   hub: RunningHub;
   client: RunningClient;
-  clientRunner: ClosableQueryRunner;
+  clientRunner: ReturnType<typeof createQueryHandler>;
   clientSpiffeId: string;
   admin: CliContext;
   /** Credentials context of the demo internal caller (spiffe://operator.example/caller/reports). */
@@ -155,7 +155,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     await enrollDemoClient(admin, join(clientDir, "identity"));
     const clientConfig = writeDemoClientConfig({ dir: clientDir, caAddress: ca.address, relays: endpoints.relays });
     const clientRunner = createQueryHandler(clientConfig, logger);
-    const client = startClient(clientConfig, { logger, runner: clientRunner });
+    const client = startClient(clientConfig, { logger, runner: clientRunner, onRenewed: () => clientRunner.signer.reload() });
     closers.push(async () => {
       await client.stop();
       await clientRunner.close();

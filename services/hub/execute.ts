@@ -40,9 +40,24 @@ function requireField(value: string, name: string): void {
   if (value.trim() === "") throw new EwiiError("ERR_REQUEST_INVALID", `ExecuteQuery field "${name}" is required`, { status: status.INVALID_ARGUMENT });
 }
 
-/** Canonical JSON of the parameters for the audit service, which stores an HMAC of it unless configured otherwise. */
-function paramsJson(params: Record<string, Value>): string {
-  return Buffer.from(canonicalParamsBytes(params)).toString("utf8");
+/**
+ * The parameters as a JSON object for the audit service, which stores an
+ * HMAC of its canonical form unless the dataset keeps raw parameters. Each
+ * value is tagged with its type; integers are decimal strings so that
+ * 64-bit values survive JSON.
+ */
+export function paramsJson(params: Record<string, Value>): string {
+  const tagged: Record<string, unknown> = {};
+  for (const name of Object.keys(params).sort()) {
+    const value = params[name];
+    if (value.intValue !== undefined) tagged[name] = { int: value.intValue.toString() };
+    else if (value.doubleValue !== undefined) tagged[name] = { real: value.doubleValue };
+    else if (value.stringValue !== undefined) tagged[name] = { text: value.stringValue };
+    else if (value.boolValue !== undefined) tagged[name] = { bool: value.boolValue };
+    else if (value.bytesValue !== undefined) tagged[name] = { bytes: Buffer.from(value.bytesValue).toString("base64") };
+    else tagged[name] = { null: true };
+  }
+  return JSON.stringify(tagged);
 }
 
 /**
@@ -90,7 +105,7 @@ export async function executeQuery(request: ExecuteQueryRequest, ctx: ServerStre
   if (decision.effect === "deny") {
     await appendOrRefuse(deps.audit, { ...base, event: "query.denied", outcome: "denied" }, ctx.signal);
     logger.info("query denied by policy", { rule: decision.rule, policy_version: decision.policyVersion });
-    throw new EwiiError("ERR_POLICY_DENIED", `query ${request.queryId} on ${request.tenant}/${request.dataset} denied by rule "${decision.rule}" (policy version ${decision.policyVersion}): ${decision.reason}`, { status: status.PERMISSION_DENIED });
+    throw new EwiiError("ERR_POLICY_DENIED", `query ${request.queryId} on ${request.tenant}/${request.dataset} denied by rule "${decision.rule}" (policy version ${decision.policyVersion})${decision.reason.includes(decision.rule) ? "" : `: ${decision.reason}`}`, { status: status.PERMISSION_DENIED });
   }
 
   await appendOrRefuse(deps.audit, { ...base, event: "query.started" }, ctx.signal);

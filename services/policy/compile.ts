@@ -1,6 +1,5 @@
 import { canonicalJson, documentSha256 } from "./document.js";
 import { compileParamCondition, compileParamSpec, type CheckedParams, type CompiledParam } from "./params.js";
-import { postgresParamOrder } from "./placeholders.js";
 import type { PolicyDocument, PolicyRule, SqlEngine } from "./schema.js";
 import { sqlSha256 } from "./sql-hash.js";
 import { compileTimeWindow } from "./time-window.js";
@@ -28,8 +27,6 @@ export interface CompiledQuery {
   requiredParams: readonly string[];
   /** SHA-256 of the SQL text per engine, from `sqlSha256`; absent for an engine the query has no text for. */
   sqlSha256: Partial<Record<SqlEngine, string>>;
-  /** Parameter names in the order of PostgreSQL's `$1`, `$2`, ... */
-  postgresParamOrder: readonly string[];
   denyRules: RuleIndex;
   allowRules: RuleIndex;
 }
@@ -77,7 +74,6 @@ export function compilePolicy(document: PolicyDocument, version: number): Compil
         params,
         requiredParams: [...params.values()].filter((param) => param.required).map((param) => param.name),
         sqlSha256: hashes,
-        postgresParamOrder: postgresParamOrder(query),
         denyRules: new Map(),
         allowRules: new Map(),
       });

@@ -3,7 +3,6 @@ export type { PolicyDocument } from "./document.js";
 export { DEFAULT_QUERY_MAX_ROWS, PARAM_TYPES, SQL_ENGINES } from "./schema.js";
 export type { ParamSpec, ParamType, PolicyRule, QueryDefinition, SqlEngine } from "./schema.js";
 export { normalizeSql, sqlSha256 } from "./sql-hash.js";
-export { postgresParamOrder, sqliteParamNames } from "./placeholders.js";
 export { compilePolicy, lookupQuery, queryKey } from "./compile.js";
 export type { CompiledPolicy, CompiledQuery } from "./compile.js";
 export { evaluate } from "./evaluate.js";

@@ -1,4 +1,4 @@
-import { postgresParamOrder, postgresParamPositions, sqliteParamNames } from "./placeholders.js";
+import { placeholderNames } from "../core/sql/placeholders.js";
 import type { ParamCondition, ParamSpec, PolicyDocument, PolicyRule, QueryDefinition } from "./schema.js";
 import { normalizeSql } from "./sql-hash.js";
 
@@ -42,33 +42,20 @@ function checkQuery(path: PropertyKey[], query: QueryDefinition, problems: Probl
   if (engines.length === 0) problems.push({ path: [...path, "sql"], message: "no SQL text; add sql.sqlite, sql.postgres or both" });
   const declared = Object.keys(query.params);
 
-  if (query.sql.sqlite !== undefined) {
-    if (normalizeSql(query.sql.sqlite) === "") problems.push({ path: [...path, "sql", "sqlite"], message: "the SQL text is empty; write the query or remove the key" });
-    const used = sqliteParamNames(query.sql.sqlite);
+  for (const [engine, text] of engines) {
+    if (text === undefined) continue;
+    if (normalizeSql(text) === "") problems.push({ path: [...path, "sql", engine], message: "the SQL text is empty; write the query or remove the key" });
+    const used = new Set(placeholderNames(text));
     for (const name of used) {
-      if (!declared.includes(name)) problems.push({ path: [...path, "sql", "sqlite"], message: `placeholder :${name} has no declared parameter; add params.${name} or correct the placeholder` });
+      if (!declared.includes(name)) problems.push({ path: [...path, "sql", engine], message: `placeholder :${name} has no declared parameter; add params.${name} or correct the placeholder` });
     }
     for (const name of declared) {
-      if (!used.has(name)) problems.push({ path: [...path, "params", name], message: `parameter is not used by sql.sqlite; use it as :${name} or remove it` });
+      if (!used.has(name)) problems.push({ path: [...path, "params", name], message: `parameter is not used by sql.${engine}; use it as :${name} or remove it` });
     }
-  }
-  if (query.sql.postgres !== undefined) {
-    if (normalizeSql(query.sql.postgres) === "") problems.push({ path: [...path, "sql", "postgres"], message: "the SQL text is empty; write the query or remove the key" });
-    const positions = postgresParamPositions(query.sql.postgres);
-    const order = postgresParamOrder(query);
-    for (const position of positions) {
-      if (position < 1 || position > order.length) problems.push({ path: [...path, "sql", "postgres"], message: `placeholder $${position} is out of range; the query declares ${order.length} parameters, bound as ${describeOrder(order)}` });
-    }
-    order.forEach((name, index) => {
-      if (!positions.has(index + 1)) problems.push({ path: [...path, "params", name], message: `parameter is not used by sql.postgres; parameters bind by ascending name, so use it as $${index + 1}` });
-    });
   }
   for (const [name, spec] of Object.entries(query.params)) checkParamSpec([...path, "params", name], spec, problems);
 }
 
-function describeOrder(order: string[]): string {
-  return order.length === 0 ? "none" : order.map((name, index) => `$${index + 1}=${name}`).join(", ");
-}
 
 function checkParamSpec(path: PropertyKey[], spec: ParamSpec, problems: Problem[]): void {
   const numeric = spec.type === "integer" || spec.type === "real";

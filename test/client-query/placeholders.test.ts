@@ -1,5 +1,5 @@
 import { strict as assert } from "node:assert";
-import { placeholderNames, toPositional } from "../../services/client/query/placeholders.js";
+import { placeholderNames, toPositional } from "../../services/core/sql/placeholders.js";
 
 describe("SQL placeholders", () => {
   it("rewrites names in order of first use", () => {

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { EwiiError } from "../../services/core/errors.js";
 import { canonicalJson, documentSha256, parsePolicy, parsePolicyJson } from "../../services/policy/document.js";
-import { postgresParamOrder } from "../../services/policy/placeholders.js";
 import { normalizeSql, sqlSha256 } from "../../services/policy/sql-hash.js";
 import { DEMO_POLICY_YAML, baseDocument, toYaml, type DocumentInput } from "./helpers.js";
 
@@ -118,10 +117,6 @@ describe("policy document", () => {
     assert.equal(canonicalJson(again), canonicalJson(document));
   });
 
-  it("postgres order sorts names", () => {
-    const document = parsePolicy(DEMO_POLICY_YAML, "demo.yaml");
-    assert.deepEqual(postgresParamOrder(document.catalog.chinook.queries.top_tracks_by_genre), ["genre", "limit"]);
-  });
 });
 
 describe("sqlSha256", () => {

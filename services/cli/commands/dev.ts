@@ -68,7 +68,8 @@ export async function runDemo(stack: DevStack): Promise<{ completed: number; ref
     } catch (err) {
       refused++;
       const details = (err as { details?: string }).details ?? String(err);
-      write(`refused (${errorCodeOf(err) ?? "error"}): ${details}`);
+      const code = errorCodeOf(err) ?? "error";
+      write(`refused: ${details.startsWith(code) ? details : `${code}: ${details}`}`);
     }
   }
 

@@ -154,7 +154,7 @@ export function registerServeCommands(program: Command, globals: () => GlobalOpt
       const config = loadClientConfig(options.config);
       const logger = createLogger({ defaultMeta: { service: "client" } });
       const handler = createQueryHandler(config, logger);
-      const running = startClient(config, { logger, runner: handler });
+      const running = startClient(config, { logger, runner: handler, onRenewed: () => handler.signer.reload() });
       await runUntilSignal(logger, async () => {
         await running.stop();
         await handler.close();

@@ -5,8 +5,8 @@ import { isEwiiError } from "../../core/errors.js";
 import type { EwiiError } from "../../core/errors.js";
 import { CapCounter, EXECUTOR_BATCH_ROWS, cancelledError, queryFailedError, timeoutError } from "./executor.js";
 import type { DatasetExecutor, ExecutionRequest, ExecutionResult, ResultSink } from "./executor.js";
-import { toPositional } from "./placeholders.js";
-import type { PositionalSql } from "./placeholders.js";
+import { toPositional } from "../../core/sql/placeholders.js";
+import type { PositionalSql } from "../../core/sql/placeholders.js";
 import { PgOid, parsePgText, pgBindValue, pgColumnType, valueFromPg } from "./values.js";
 
 /**
