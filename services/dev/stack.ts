@@ -10,6 +10,7 @@ import { callUnary } from "../core/grpc/index.js";
 import { generateKeyPair, privateKeyToPem } from "../core/identity/index.js";
 import type { Logger } from "../core/log.js";
 import { InMemoryRouteRegistry } from "../core/routes/index.js";
+import { InProcessRevocationBus } from "../core/revocation/index.js";
 import { loadCredentials, writeCredentialFiles } from "../core/workload/credentials.js";
 import { loadHubConfig } from "../hub/config.js";
 import { startHub, type RunningHub } from "../hub/server.js";
@@ -95,7 +96,11 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     }
     const credentials = (name: string): string => credentialsDir(home, name);
 
-    const ca = await startCaService(loadCaConfig(undefined, { data_dir: home, kek_file: kekFile, listen: listenAt(options.basePort, 0), operator_trust_domain: OPERATOR_TRUST_DOMAIN }), { logger });
+    // Without Redis, one in-process bus carries revocations from the CA to
+    // the relays and the hub with the same semantics as the Redis channel.
+    const revocationBus = new InProcessRevocationBus();
+    closers.push(() => revocationBus.close());
+    const ca = await startCaService(loadCaConfig(undefined, { data_dir: home, kek_file: kekFile, listen: listenAt(options.basePort, 0), operator_trust_domain: OPERATOR_TRUST_DOMAIN }), { logger, revocationBus });
     closers.push(() => ca.close());
 
     const policyConfig = loadPolicyConfig(undefined, { listen: listenAt(options.basePort, 1), data_dir: join(home, "policy"), credentials_dir: credentials("policy"), operator_trust_domain: OPERATOR_TRUST_DOMAIN });
@@ -119,7 +124,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
         ca_address: ca.address,
         operator_trust_domain: OPERATOR_TRUST_DOMAIN,
       });
-      const relay = await startRelay(relayConfig, { logger, routes });
+      const relay = await startRelay(relayConfig, { logger, routes, revocationBus });
       relays.push(relay);
       closers.push(() => relay.close());
     }
@@ -133,7 +138,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
       relays: relays.map((relay) => relay.address),
       operator_trust_domain: OPERATOR_TRUST_DOMAIN,
     });
-    const hub = await startHub(hubConfig, { logger, routes });
+    const hub = await startHub(hubConfig, { logger, routes, revocationBus });
     closers.push(() => hub.close());
 
     const endpoints: Endpoints = {
