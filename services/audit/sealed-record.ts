@@ -1,13 +1,13 @@
 /**
  * The append path's fast form of a record entry: its canonical JSON is
  * built once when the record is validated, split at the three chain fields
- * (`previous_hash`, `sequence`, `time`) that only the log writer knows.
+ * (`previous_hash`, `sequence`, `time`) that only the log writer sets.
  * Sealing then concatenates the parts, hashes once and writes the line.
  *
  * The result is byte for byte what `sealEntry` in entry.ts produces for the
  * same entry (JCS key order, JSON.stringify string escaping), so the hash
  * chain and `ewii audit verify` do not depend on which path wrote a line.
- * The test "sealed record matches sealEntry" holds both paths to that.
+ * test/audit/sealed-record.test.ts compares both paths.
  */
 import { hash } from "node:crypto";
 import type { AuditRecord } from "../../gen/ewii/audit/v1/audit.js";
