@@ -45,7 +45,7 @@ const badDocuments: Array<{ name: string; edit: (doc: Doc) => void; field: strin
   { name: "unknown key", edit: (doc) => (doc.rules[0].principal = []), field: "rules[0]", fix: /unknown key "principal"; remove it or correct its spelling/ },
   { name: "wrong version", edit: (doc) => (doc.version = 2), field: "version", fix: /expected one of 1/ },
   { name: "undeclared placeholder", edit: (doc) => (doc.catalog.shop.queries.totals.sql.sqlite = "SELECT * FROM t WHERE id = :id"), field: "catalog.shop.queries.totals.sql.sqlite", fix: /placeholder :id has no declared parameter/ },
-  { name: "postgres placeholder out of range", edit: (doc) => (doc.catalog.shop.queries.orders.sql.postgres = "SELECT $1, $2"), field: "catalog.shop.queries.orders.sql.postgres", fix: /placeholder \$2 is out of range/ },
+  { name: "postgres placeholder undeclared", edit: (doc) => (doc.catalog.shop.queries.orders.sql.postgres = "SELECT :customer_id, :region"), field: "catalog.shop.queries.orders.sql.postgres", fix: /placeholder :region has no declared parameter/ },
   { name: "min above max", edit: (doc) => (doc.catalog.shop.queries.orders.params.customer_id.min = 500), field: "catalog.shop.queries.orders.params.customer_id.min", fix: /min 500 is greater than max 100; swap them/ },
   { name: "enum of wrong type", edit: (doc) => (doc.catalog.shop.queries.search.params.kind.enum = ["book", 3]), field: "catalog.shop.queries.search.params.kind.enum[1]", fix: /3 is not a text value/ },
   { name: "rate limit on deny rule", edit: (doc) => Object.assign(doc.rules[0], { effect: "deny", conditions: { rate_limit: { per_minute: 5 } } }), field: "rules[0].conditions.rate_limit", fix: /applies to allow rules only/ },
@@ -59,7 +59,7 @@ const badDocuments: Array<{ name: string; edit: (doc: Doc) => void; field: strin
 describe("policy document", () => {
   it("demo policy parses", () => {
     const document = parsePolicy(DEMO_POLICY_YAML, "demo.yaml");
-    assert.deepEqual(Object.keys(document.catalog.chinook.queries).sort(), ["customer_invoices", "employee_list", "invoice_lines_all", "revenue_by_country", "top_tracks_by_genre"]);
+    assert.deepEqual(Object.keys(document.catalog.chinook.queries).sort(), ["customer_emails", "customer_invoices", "employee_list", "invoice_lines_all", "revenue_by_country", "top_tracks_by_genre"]);
   });
 
   it("base document parses", () => {

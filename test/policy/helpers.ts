@@ -42,7 +42,7 @@ export function baseDocument(): DocumentInput {
         queries: {
           orders: {
             description: "orders of a customer",
-            sql: { sqlite: "SELECT * FROM orders WHERE customer_id = :customer_id", postgres: "SELECT * FROM orders WHERE customer_id = $1" },
+            sql: { sqlite: "SELECT * FROM orders WHERE customer_id = :customer_id", postgres: "SELECT * FROM orders WHERE customer_id = :customer_id" },
             params: { customer_id: { type: "integer", min: 1, max: 100 } },
             max_rows: 50,
           },

@@ -68,7 +68,7 @@ describe("policy store", () => {
 
   it("compiles stored version", () => {
     store.apply(DEMO_POLICY_YAML, "demo.yaml", ADMIN);
-    assert.ok(store.currentPolicy()?.queries.size === 5);
+    assert.equal(store.currentPolicy()?.queries.size, 6);
   });
 });
 
