@@ -63,8 +63,9 @@ export function toServiceError(err: unknown, logger: Logger, fields: Record<stri
   return { code: status.INTERNAL, details: "ERR_INTERNAL: internal error; the server log has the cause", metadata };
 }
 
-/** Reads the stable error code from a failed gRPC call, or undefined. */
+/** Reads the stable error code from an EwiiError or a failed gRPC call, or undefined. */
 export function errorCodeOf(err: unknown): string | undefined {
+  if (isEwiiError(err)) return err.code;
   if (typeof err !== "object" || err === null) return undefined;
   const metadata = (err as { metadata?: unknown }).metadata;
   if (metadata instanceof Metadata) {
