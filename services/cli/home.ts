@@ -31,7 +31,7 @@ export function writeEndpoints(home: string, endpoints: Endpoints): void {
   writeFileSync(join(home, ENDPOINTS_FILE), JSON.stringify(endpoints, null, 2) + "\n", { mode: 0o644 });
 }
 
-/** Reads endpoints.json; the error says how to create it or which flags to pass instead. */
+/** Reads endpoints.json. When it is missing, the error explains how to create it or which flags to pass instead. */
 export function readEndpoints(home: string): Endpoints {
   const path = join(home, ENDPOINTS_FILE);
   if (!existsSync(path)) {

@@ -11,7 +11,7 @@ export interface ClosableQueryRunner extends QueryRunner {
 
 /**
  * Signs result summaries with the client's current SVID key, read from the
- * identity folder. After a renewal `reload()` switches to the new key; the
+ * identity folder. After a renewal, `reload()` switches to the new key. The
  * runtime closes open hub sessions at the same time, because a hub checks
  * the signature against the certificate of its session's handshake.
  */

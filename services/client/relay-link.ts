@@ -153,8 +153,7 @@ export class RelayLink {
       if (call === this.call) this.fail("relay ended the stream");
     });
 
-    // Heartbeats also open the stream: the relay registers the client on
-    // the first request message it sees.
+    // Send the first heartbeat at once rather than after one interval.
     call.write({ heartbeat: { sentUnixMs: BigInt(this.now()) } });
     this.heartbeatTimer = setInterval(() => {
       if (call !== this.call) return;

@@ -33,9 +33,9 @@ function endpointIdentity(credentials: WorkloadCredentials): EndpointIdentity {
 }
 
 /**
- * Starts a customer client: dials every configured relay (never listens),
- * answers hub sessions with the install-time allow-list, and renews its
- * SVID at half-life whether or not it is connected.
+ * Starts a customer client. It dials every configured relay and never
+ * listens, serves hub sessions from the install-time allow-list, and renews
+ * its SVID at half-life whether or not it is connected.
  */
 export function startClient(config: ClientConfig, deps: { logger: Logger; runner: QueryRunner; onRenewed?: () => void }): RunningClient {
   let credentials = loadCredentials(config.identity_dir);

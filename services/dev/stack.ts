@@ -73,11 +73,11 @@ export async function waitFor(what: string, check: () => boolean | Promise<boole
 }
 
 /**
- * Starts the whole product on embedded defaults: initializes the operator
- * trust domain on first use, runs CA, policy, audit, relays and hub (each
- * its own gRPC server over mTLS on loopback), applies the demo policy,
- * enrolls a demo client of tenant "acme" serving the Chinook SQLite
- * database, and waits until the client is connected.
+ * Starts the whole product on embedded defaults. On first use it
+ * initializes the operator trust domain. It runs CA, policy, audit, relays
+ * and hub, each its own gRPC server over mTLS on loopback, and applies the
+ * demo policy. Then it enrolls a demo client of tenant "acme" serving the
+ * Chinook SQLite database and waits until the client is connected.
  */
 export async function startDevStack(options: DevStackOptions): Promise<DevStack> {
   const home = resolve(options.home);
@@ -113,7 +113,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     const audit = await startAuditService(auditConfig, { logger, verifyPeer: operatorPeerVerifier(auditConfig.credentials_dir, OPERATOR_TRUST_DOMAIN) });
     closers.push(() => audit.close());
 
-    // One route registry shared in this process stands in for Redis.
+    // One route registry shared in this process replaces Redis.
     const routes = new InMemoryRouteRegistry();
     const relays: RunningRelay[] = [];
     for (let i = 0; i < (options.relays ?? 1); i++) {

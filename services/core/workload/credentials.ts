@@ -55,7 +55,7 @@ export function loadCredentials(dir: string): WorkloadCredentials {
 /** Reads the SPIFFE ID, serial and validity of the first certificate of a PEM chain. */
 export function describeLeaf(certChainPem: string, source: string): { spiffeId: SpiffeId; serial: string; notBefore: Date; notAfter: Date } {
   const [leafDer] = pemToDerList(certChainPem);
-  if (leafDer === undefined) throw new EwiiError("ERR_CREDENTIALS_INVALID", `${source} holds no certificate; enroll or initialize again`, { status: status.FAILED_PRECONDITION });
+  if (leafDer === undefined) throw new EwiiError("ERR_CREDENTIALS_INVALID", `${source} contains no certificate; enroll the client or run ewii init again`, { status: status.FAILED_PRECONDITION });
   const leaf = new X509Certificate(leafDer);
   const uri = /URI:(spiffe:\/\/[^,\s]+)/.exec(leaf.subjectAltName ?? "");
   if (uri === null) throw new EwiiError("ERR_CREDENTIALS_INVALID", `${source}: the certificate has no spiffe:// URI SAN`, { status: status.FAILED_PRECONDITION });
