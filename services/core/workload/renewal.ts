@@ -97,8 +97,8 @@ export class SvidRenewer {
       this.failures++;
       const current = loadCredentials(this.options.credentialsDir);
       const remainingMs = current.notAfter.getTime() - this.now();
-      // Retry well before expiry: back off exponentially, but never wait
-      // more than a tenth of the remaining validity.
+      // Retry well before expiry: back off exponentially, but wait at most
+      // a tenth of the remaining validity, or one second when that is less.
       const ceilingMs = Math.max(1000, Math.min((this.options.retryInitialMs ?? 1000) * 2 ** Math.min(this.failures, 20), remainingMs / 10));
       const delayMs = Math.floor(this.random() * ceilingMs);
       this.options.logger.warn("SVID renewal failed; retrying", {
