@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { hostPort, loadConfig } from "../core/config.js";
 
-export const hubConfigSchema = z.object({
+export const hubConfigSchema = z.strictObject({
   /** Address internal services call ExecuteQuery on. */
   listen: hostPort.default("127.0.0.1:7405"),
   operator_trust_domain: z.string().min(1).default("operator.example"),

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import { hostPort, loadConfig } from "../core/config.js";
 
-export const relayConfigSchema = z.object({
+export const relayConfigSchema = z.strictObject({
   /** Address to listen on for clients and hubs. */
   listen: hostPort.default("127.0.0.1:7404"),
   /** Address hubs dial, recorded in the route registry; defaults to the bound address. */
