@@ -7,7 +7,7 @@ export const caConfigSchema = z.strictObject({
   listen: hostPort.default("127.0.0.1:7401"),
   /** Directory of the CA store (ca.db) and of the credentials written at initialization. */
   data_dir: z.string().min(1),
-  /** File holding the 32-byte key-encryption key (raw, hex or base64), mode 0600; EWII_KEK is used when unset. */
+  /** File holding the 32-byte key-encryption key (raw, hex or base64), mode 0600. When unset, EWII_KEK is used, else `<data_dir>/kek` as written by `ewii init`. */
   kek_file: z.string().min(1).optional(),
   /** Lifetime of issued SVIDs in seconds; at least 60. */
   svid_ttl_seconds: z.number().int().min(60).default(86_400),

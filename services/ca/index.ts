@@ -15,7 +15,7 @@ export {
   writeCredentialFiles,
 } from "./credentials.js";
 export type { CredentialPaths, OperatorCredential, OperatorIdentityKind } from "./credentials.js";
-export { Kek, loadKek, KEK_ENV_VAR, KEK_BYTES } from "./kek.js";
+export { Kek, loadKek, resolveKekFile, KEK_ENV_VAR, KEK_BYTES, DEFAULT_KEK_FILE_NAME } from "./kek.js";
 export { enrollWithToken, pinCaRoot } from "./client.js";
 export type { EnrollmentResult, PinnedCaRoot } from "./client.js";
 export { noopRevocationPublisher } from "./revocation-publisher.js";

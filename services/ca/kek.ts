@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { xchacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { EwiiError } from "../core/errors.js";
 import { CaErrorCode } from "./errors.js";
@@ -19,6 +20,21 @@ const TAG_BYTES = 16;
 export const KEK_ENV_VAR = "EWII_KEK";
 /** Config key naming the KEK file. */
 export const KEK_FILE_CONFIG_KEY = "kek_file";
+
+/** File name of the KEK that `ewii init` creates inside the data directory. */
+export const DEFAULT_KEK_FILE_NAME = "kek";
+
+/**
+ * Returns the KEK file to use: the configured one, else `<dataDir>/kek` when
+ * it exists and EWII_KEK is unset, else undefined (loadKek then reads EWII_KEK).
+ */
+export function resolveKekFile(configured: string | undefined, dataDir: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (configured !== undefined && configured !== "") return configured;
+  const envKek = env[KEK_ENV_VAR];
+  if (envKek !== undefined && envKek !== "") return undefined;
+  const inDataDir = join(dataDir, DEFAULT_KEK_FILE_NAME);
+  return existsSync(inDataDir) ? inDataDir : undefined;
+}
 
 /** Plaintext sealed into the store's meta table to detect a wrong KEK at startup. */
 const KEK_CHECK_PLAINTEXT = Buffer.from("ewii-ca-kek-check-v1", "utf8");
@@ -115,7 +131,7 @@ export function loadKek(source: KekSource): Kek {
   if (text !== undefined && text !== "") return new Kek(decodeKekText(text.trim(), `environment variable ${KEK_ENV_VAR}`));
   throw new EwiiError(
     CaErrorCode.kekMissing,
-    `no key-encryption key: set "${KEK_FILE_CONFIG_KEY}" to a file holding 32 random bytes (hex or base64), or set ${KEK_ENV_VAR}; generate one with "openssl rand -hex 32"`,
+    `no key-encryption key: set "${KEK_FILE_CONFIG_KEY}" to a file holding 32 random bytes (hex or base64), set ${KEK_ENV_VAR}, or keep the file "${DEFAULT_KEK_FILE_NAME}" that "ewii init" wrote in the data directory; generate a new one with "openssl rand -hex 32"`,
   );
 }
 

@@ -8,7 +8,7 @@ import type { CaConfig } from "./config.js";
 import type { CaContext } from "./context.js";
 import { issueOperatorCredential } from "./credentials.js";
 import { openCaContext } from "./init.js";
-import { loadKek, type Kek } from "./kek.js";
+import { loadKek, resolveKekFile, type Kek } from "./kek.js";
 import { RedisRevocationBus, redisConnectionFromConfig, describeRedisTarget, type RevocationBus } from "../core/revocation/index.js";
 import { busRevocationPublisher, type RevocationPublisher } from "./revocation-publisher.js";
 import { caServiceImplementation } from "./service.js";
@@ -73,7 +73,7 @@ function trustedCasPem(ctx: CaContext): string {
  */
 export async function startCaService(config: CaConfig, deps: CaServiceDeps): Promise<RunningCaService> {
   const logger = componentLogger(deps.logger, "ca");
-  const kek = deps.kek ?? loadKek({ kekFile: config.kek_file, env: deps.env });
+  const kek = deps.kek ?? loadKek({ kekFile: resolveKekFile(config.kek_file, config.data_dir, deps.env ?? process.env), env: deps.env });
   // A bus created from the config belongs to this service and closes with it.
   let ownedBus: RevocationBus | undefined;
   if (deps.publisher === undefined && deps.revocationBus === undefined && config.redis !== undefined) {

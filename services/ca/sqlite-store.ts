@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { closeSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { EwiiError } from "../core/errors.js";
@@ -141,6 +141,9 @@ const toRevocation = (row: RevocationRow): RevocationRecord => ({
 const PREFIX_MATCH_SQL =
   "(:spiffe_id = target_value OR substr(:spiffe_id, 1, length(target_value) + 1) = target_value || '/')";
 
+/** Mode of a new CA store file: it holds sealed CA keys and join token hashes. */
+const STORE_FILE_MODE = 0o600;
+
 /**
  * Opens (creating if needed) the CA store at `file` with WAL journaling and
  * synchronous=FULL, so a committed change survives power loss, and runs the
@@ -150,6 +153,9 @@ export function openSqliteCaStore(file: string): CaStore {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   let db: Database.Database;
   try {
+    // Created 0600 before SQLite opens it: SQLite gives the -wal and -shm
+    // files the mode of the database file. An existing file keeps its mode.
+    closeSync(openSync(file, "a", STORE_FILE_MODE));
     db = new Database(file, { timeout: BUSY_TIMEOUT_MS });
     db.pragma("journal_mode = WAL");
     db.pragma("synchronous = FULL");
