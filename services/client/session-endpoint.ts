@@ -61,6 +61,13 @@ export class ClientSessionEndpoint {
     return this.sessions.size;
   }
 
+  /** Queries started and not yet finished, over every session. */
+  get inFlightQueries(): number {
+    let count = 0;
+    for (const open of this.sessions.values()) count += open.inFlight.size;
+    return count;
+  }
+
   onFrame(frame: RoutedFrame, sender: FrameSender): void {
     const sessionKey = Buffer.from(frame.sessionId).toString("hex");
     if (frame.handshake !== undefined) this.acceptHandshake(sessionKey, frame, sender);
