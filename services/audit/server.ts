@@ -97,8 +97,9 @@ export async function startAuditService(config: AuditConfig, deps: AuditServiceD
       close: async () => {
         await running.close();
         ownTls?.close();
-        await sinkSet.stop();
+        // The log closes first so that the sinks also export its final checkpoint.
         await log.close();
+        await sinkSet.stop();
       },
     };
   } catch (err: unknown) {

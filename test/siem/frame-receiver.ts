@@ -21,6 +21,11 @@ export class FrameReceiver {
 
   constructor(private readonly options: { keepSequences: boolean }) {}
 
+  /** Connections accepted and not yet closed. */
+  get openConnections(): number {
+    return this.sockets.size;
+  }
+
   /** Listens on 127.0.0.1 (port 0 picks a free port) and returns the port. */
   async listen(port = 0): Promise<number> {
     const server = createServer((socket) => this.accept(socket));

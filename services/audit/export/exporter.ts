@@ -11,10 +11,13 @@
  * no receiver acknowledgement, so a write counts as delivered once the
  * connection stayed up `confirm_after_ms` after it; on a disconnect the
  * exporter sends again from the last delivered entry, so a receiver may see
- * entries twice, each with its sequence. On a clean stop the exporter ends
- * the connection, waits for the receiver to close, and persists the last
- * sent sequence, so nothing is sent twice after a clean restart. After a
- * crash, entries after the persisted cursor are sent again.
+ * entries twice, each with its sequence. On a clean stop the exporter
+ * first sends the entries up to the head at the time of the stop, for at
+ * most `drainTimeoutMs`, then ends the connection, waits for the receiver
+ * to close, and persists the last sent sequence. So nothing is sent twice
+ * after a clean restart, and nothing is left behind unless the sink was
+ * down or slower than the drain timeout. After a crash, entries after the
+ * persisted cursor are sent again.
  */
 import type { Logger } from "../../core/log.js";
 import { LogField } from "../../core/log.js";
@@ -44,6 +47,8 @@ export interface SinkExporterOptions {
   backoffInitialMs: number;
   backoffMaxMs: number;
   confirmAfterMs: number;
+  /** Maximum time a clean stop spends sending the entries still pending, in milliseconds. */
+  drainTimeoutMs: number;
   logger: Logger;
   now?: () => Date;
   /** Uniform random number in [0, 1), for backoff jitter. */
@@ -86,6 +91,9 @@ export class SinkExporter {
   private oldestUnsentTimeMs = 0;
   private attempts = 0;
   private stopping = false;
+  /** Head sequence when stop was called: a clean stop sends entries up to it. */
+  private drainTarget = 0n;
+  private drainDeadlineMs = 0;
   private wake: (() => void) | undefined;
   private running: Promise<void> | undefined;
   private unsubscribe: (() => void) | undefined;
@@ -113,12 +121,29 @@ export class SinkExporter {
     this.running = this.loop();
   }
 
-  /** Stops after the batch in flight, closes the transport and persists the cursor. */
+  /**
+   * Sends the entries up to the current head (bounded by `drainTimeoutMs`),
+   * then closes the transport and persists the cursor.
+   */
   async stop(): Promise<void> {
+    if (this.stopping) return this.running;
+    this.drainTarget = this.options.log.head.sequence;
+    this.drainDeadlineMs = Date.now() + this.options.drainTimeoutMs;
     this.stopping = true;
+    // A write to a receiver that stopped reading never completes, so the
+    // transport is closed at the deadline, which fails that write.
+    const deadline = setTimeout(() => {
+      this.options.logger.warn("audit export drain timed out at stop; the rest is sent after the next start", { sink: this.options.name, [LogField.sequence]: this.sent.toString(10), drain_to_sequence: this.drainTarget.toString(10) });
+      this.options.transport.close().catch(() => undefined);
+    }, this.options.drainTimeoutMs);
+    deadline.unref();
     this.unsubscribe?.();
     this.wake?.();
-    await this.running;
+    try {
+      await this.running;
+    } finally {
+      clearTimeout(deadline);
+    }
   }
 
   status(): SinkStatus {
@@ -141,13 +166,16 @@ export class SinkExporter {
 
   private async loop(): Promise<void> {
     try {
-      while (!this.stopping) {
+      while (!this.stopping || this.draining()) {
         if (this.state !== "connected") {
+          // A stopping exporter does not reconnect, so a dead sink cannot hold up the stop.
+          if (this.stopping) break;
           if (!(await this.connect())) continue;
         }
         await this.confirm();
         const entries = await this.readBatch();
         if (entries.length === 0) {
+          if (this.stopping) break;
           await this.idle(this.unconfirmed.length > 0 ? this.options.confirmAfterMs : IDLE_POLL_MS);
           continue;
         }
@@ -176,9 +204,15 @@ export class SinkExporter {
     return true;
   }
 
+  /** True while a clean stop still has entries to send and time to send them. */
+  private draining(): boolean {
+    return this.state === "connected" && this.sent < this.drainTarget && Date.now() < this.drainDeadlineMs;
+  }
+
   private async readBatch(): Promise<ReadEntry[]> {
     this.reader ??= new EntryReader(this.options.log.dir, this.sent);
-    const entries = await this.reader.read(this.options.log.head.sequence, this.options.batchEntries);
+    const head = this.stopping ? this.drainTarget : this.options.log.head.sequence;
+    const entries = await this.reader.read(head, this.options.batchEntries);
     if (entries.length > 0 && this.unconfirmed.length === 0 && this.sent === this.delivered) this.oldestUnsentTimeMs = Date.parse(String(entries[0].entry.time));
     return entries;
   }
@@ -233,7 +267,7 @@ export class SinkExporter {
   }
 
   private connectionLost(err: Error): void {
-    if (this.stopping || this.state !== "connected") return;
+    if (this.state !== "connected") return;
     this.lastError = err.message;
     this.rewind();
     this.transition("backoff", err.message);
@@ -241,6 +275,10 @@ export class SinkExporter {
   }
 
   private async backoff(err: Error): Promise<void> {
+    if (this.stopping) {
+      this.transition("backoff", err.message);
+      return;
+    }
     const ceilingMs = Math.min(this.options.backoffMaxMs, this.options.backoffInitialMs * 2 ** Math.min(this.attempts, 30));
     const delayMs = Math.round(this.random() * ceilingMs);
     this.attempts += 1;

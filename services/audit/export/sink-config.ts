@@ -45,6 +45,11 @@ export const sinkConfigSchema = z
      * that before a disconnect is sent again.
      */
     confirm_after_ms: z.number().int().min(0).default(2000),
+    /**
+     * On a clean stop, the exporter sends the entries still pending for at
+     * most this long, in milliseconds, before it closes the sink.
+     */
+    drain_timeout_ms: z.number().int().min(0).default(5000),
   })
   .superRefine((sink, context) => {
     const isFile = sink.type.endsWith("-file");

@@ -75,6 +75,7 @@ function createExporter(sink: SinkConfig, options: SinkSetOptions): SinkExporter
     backoffInitialMs: sink.backoff_initial_ms,
     backoffMaxMs: sink.backoff_max_ms,
     confirmAfterMs: sink.confirm_after_ms,
+    drainTimeoutMs: sink.drain_timeout_ms,
     logger: options.logger,
     ...(options.now === undefined ? {} : { now: options.now }),
     ...(options.random === undefined ? {} : { random: options.random }),
