@@ -26,7 +26,7 @@ export function bundleCasOf(ctx: CaContext, trustDomain: string): CaRecord[] {
 export function bundleOf(ctx: CaContext, trustDomain: string): TrustBundle {
   const cas = bundleCasOf(ctx, trustDomain);
   if (cas.length === 0) {
-    throw notFound(CaErrorCode.trustDomainUnknown, `trust domain "${trustDomain}" is not served by this CA; use the operator trust domain or a tenant's`);
+    throw notFound(CaErrorCode.trustDomainUnknown, `trust domain "${trustDomain}" is not served by this CA; use the operator trust domain or a tenant's (see "ewii tenant list")`);
   }
   const authorities = cas.map((ca) => new X509Certificate(ca.certDer));
   return new TrustBundle(trustDomain, authorities, ctx.store.getBundleSequence(trustDomain));

@@ -64,7 +64,7 @@ export function resolveTarget(ctx: CaContext, input: RevocationTargetInput): Res
     }
     case "tenant": {
       const tenant = ctx.store.getTenant(raw);
-      if (tenant === undefined) throw notFound(CaErrorCode.tenantNotFound, `tenant "${raw.slice(0, 64)}" does not exist; list tenants with ListTenants`);
+      if (tenant === undefined) throw notFound(CaErrorCode.tenantNotFound, `tenant "${raw.slice(0, 64)}" does not exist; list tenants with "ewii tenant list" (ListTenants)`);
       return { target: { kind: "tenant", value: tenant.name }, trustDomain: tenant.trustDomain };
     }
   }

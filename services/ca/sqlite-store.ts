@@ -141,7 +141,7 @@ const toRevocation = (row: RevocationRow): RevocationRecord => ({
 const PREFIX_MATCH_SQL =
   "(:spiffe_id = target_value OR substr(:spiffe_id, 1, length(target_value) + 1) = target_value || '/')";
 
-/** Mode of a new CA store file: it holds sealed CA keys and join token hashes. */
+/** Mode of a new CA store file, because it contains sealed CA keys and join token hashes. */
 const STORE_FILE_MODE = 0o600;
 
 /**

@@ -34,7 +34,7 @@ export function validateTenantName(name: string): void {
 /** Returns a tenant or throws ERR_TENANT_NOT_FOUND. */
 export function requireTenant(ctx: CaContext, name: string): TenantRecord {
   const tenant = ctx.store.getTenant(name);
-  if (tenant === undefined) throw notFound(CaErrorCode.tenantNotFound, `tenant "${name.slice(0, 80)}" does not exist; list tenants with ListTenants`);
+  if (tenant === undefined) throw notFound(CaErrorCode.tenantNotFound, `tenant "${name.slice(0, 80)}" does not exist; list tenants with "ewii tenant list" (ListTenants)`);
   return tenant;
 }
 

@@ -11,6 +11,7 @@ import { credentialsDir, homeDir, readEndpoints, type Endpoints } from "./home.j
 /** Global options every command accepts. */
 export interface GlobalOptions {
   home?: string;
+  endpoints?: string;
   credentials?: string;
   json?: boolean;
 }
@@ -28,7 +29,7 @@ export interface CliContext {
  */
 export function cliContext(options: GlobalOptions, defaultIdentity = "admin"): CliContext {
   const home = homeDir(options.home);
-  const endpoints = readEndpoints(home);
+  const endpoints = readEndpoints(home, options.endpoints);
   const credentials = loadCredentials(options.credentials ?? credentialsDir(home, defaultIdentity));
   return { home, endpoints, credentials, json: options.json === true };
 }

@@ -1,5 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { z } from "zod";
+import { hostPort } from "../core/config.js";
 import { EwiiError } from "../core/errors.js";
 
 /**
@@ -10,17 +12,21 @@ import { EwiiError } from "../core/errors.js";
 export const DEFAULT_HOME = ".ewii/dev";
 export const ENDPOINTS_FILE = "endpoints.json";
 
-export interface Endpoints {
-  operator_trust_domain: string;
-  ca: string;
-  policy: string;
-  audit: string;
-  hub: string;
-  relays: string[];
-}
+const endpointsSchema = z.object({
+  operator_trust_domain: z.string().min(1),
+  ca: hostPort,
+  policy: hostPort,
+  audit: hostPort,
+  hub: hostPort,
+  relays: z.array(hostPort),
+});
+
+/** Service addresses ("host:port") the CLI dials. */
+export type Endpoints = z.infer<typeof endpointsSchema>;
 
 export function homeDir(option: string | undefined): string {
-  return resolve(option ?? process.env.EWII_HOME ?? DEFAULT_HOME);
+  const fromEnv = process.env.EWII_HOME === "" ? undefined : process.env.EWII_HOME;
+  return resolve(option ?? fromEnv ?? DEFAULT_HOME);
 }
 
 export function credentialsDir(home: string, name: string): string {
@@ -31,15 +37,35 @@ export function writeEndpoints(home: string, endpoints: Endpoints): void {
   writeFileSync(join(home, ENDPOINTS_FILE), JSON.stringify(endpoints, null, 2) + "\n", { mode: 0o644 });
 }
 
-/** Reads endpoints.json. When it is missing, the error explains how to create it or which flags to pass instead. */
-export function readEndpoints(home: string): Endpoints {
-  const path = join(home, ENDPOINTS_FILE);
+/** Reads endpoints.json (or `file`). Its errors name the file and the flags or commands that create it. */
+export function readEndpoints(home: string, file?: string): Endpoints {
+  const path = file === undefined ? join(home, ENDPOINTS_FILE) : resolve(file);
   if (!existsSync(path)) {
-    throw new EwiiError("ERR_ENDPOINTS_MISSING", `no ${ENDPOINTS_FILE} in ${home}: start the services with "ewii dev" (or "make run"), pass --home to the folder that has it, or set EWII_HOME`);
+    const where = file === undefined ? `no ${ENDPOINTS_FILE} in ${home}` : `the endpoints file ${path} does not exist`;
+    throw new EwiiError("ERR_ENDPOINTS_MISSING", `${where}: start the services with "ewii dev" (or "make run") or "ewii init", pass --home to the folder that has ${ENDPOINTS_FILE} (or set EWII_HOME), or pass --endpoints FILE`);
   }
+  let parsed: unknown;
   try {
-    return JSON.parse(readFileSync(path, "utf8")) as Endpoints;
+    parsed = JSON.parse(readFileSync(path, "utf8"));
   } catch (err) {
-    throw new EwiiError("ERR_ENDPOINTS_INVALID", `${path} is not valid JSON: ${(err as Error).message}; delete it and run "ewii dev" again`, { cause: err });
+    throw new EwiiError("ERR_ENDPOINTS_INVALID", `${path} is not valid JSON: ${(err as Error).message}; fix it or delete it and run "ewii dev" again`, { cause: err });
   }
+  const result = endpointsSchema.safeParse(parsed);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => `"${issue.path.join(".") || "(top level)"}": ${issue.message}`).join("; ");
+    throw new EwiiError("ERR_ENDPOINTS_INVALID", `${path} is not a valid endpoints file (${problems}); expected keys operator_trust_domain, ca, policy, audit, hub and relays`);
+  }
+  return result.data;
+}
+
+/** Endpoints of services started on their default ports, as `ewii init` writes them. */
+export function defaultEndpoints(operatorTrustDomain: string): Endpoints {
+  return {
+    operator_trust_domain: operatorTrustDomain,
+    ca: "127.0.0.1:7401",
+    policy: "127.0.0.1:7402",
+    audit: "127.0.0.1:7403",
+    hub: "127.0.0.1:7405",
+    relays: ["127.0.0.1:7404"],
+  };
 }

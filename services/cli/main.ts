@@ -13,6 +13,7 @@ export function buildProgram(): Command {
   const program = new Command("ewii")
     .description("Ewii: identity-verified, policy-checked, audited queries from operator services to data inside customer networks")
     .option("--home <dir>", "Ewii home folder with endpoints.json and credentials/ (default $EWII_HOME or .ewii/dev)")
+    .option("--endpoints <file>", "JSON file with the service addresses (default <home>/endpoints.json)")
     .option("--credentials <dir>", "credential folder to authenticate with (default <home>/credentials/admin)")
     .option("--json", "print JSON for scripts instead of tables")
     .showHelpAfterError()
@@ -34,6 +35,10 @@ function describeFailure(err: unknown): string {
   return code !== undefined && !message.startsWith(code) ? `${code}: ${message}` : message;
 }
 
+/** Exit code of a command called with invalid flags or arguments, as commander and most CLIs use. */
+export const USAGE_EXIT_CODE = 2;
+
+/** Runs the command line and returns the exit code: 0 on success, 2 on a usage error, 1 on any other failure. */
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
@@ -42,7 +47,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode;
     process.stderr.write(`ewii: ${describeFailure(err)}\n`);
-    return 1;
+    return errorCodeOf(err) === "ERR_USAGE" ? USAGE_EXIT_CODE : 1;
   }
 }
 

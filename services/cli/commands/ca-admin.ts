@@ -1,4 +1,5 @@
 import { writeFileSync } from "node:fs";
+import { resolve } from "node:path";
 import type { Command } from "commander";
 import type { RevocationTarget, Tenant } from "../../../gen/ewii/ca/v1/ca.js";
 import { EwiiError } from "../../core/errors.js";
@@ -50,7 +51,11 @@ export function registerCaAdminCommands(program: Command, globals: () => GlobalO
       const context = cliContext(globals());
       const client = caClient(context);
       const response = await callUnary(client.disableTenant.bind(client), { name });
-      printObject({ tenant: response.tenant?.name, enabled: response.tenant?.enabled, revocation_sequence: response.revocation?.sequence }, { json: context.json });
+      if (context.json) {
+        printObject({ tenant: response.tenant, revocation: response.revocation }, { json: true });
+        return;
+      }
+      printObject({ tenant: response.tenant?.name, enabled: response.tenant?.enabled, revocation_sequence: response.revocation?.sequence });
     });
 
   program
@@ -66,7 +71,7 @@ export function registerCaAdminCommands(program: Command, globals: () => GlobalO
       const client = caClient(context);
       const response = await callUnary(client.createJoinToken.bind(client), { tenant: options.tenant, spiffeIdPath: options.path, ttlSeconds: options.ttl ?? 0 });
       if (context.json) {
-        printObject({ token: response.token, spiffe_id: response.spiffeId, expires_at: response.expiresAt }, { json: true });
+        printObject({ token: response.token, spiffeId: response.spiffeId, expiresAt: response.expiresAt }, { json: true });
         return;
       }
       process.stdout.write(`join token for ${response.spiffeId} (single use, expires ${response.expiresAt?.toISOString()}):\n\n  ${response.token}\n\n`);
@@ -102,31 +107,49 @@ export function registerCaAdminCommands(program: Command, globals: () => GlobalO
     .option("--redis <url>", "Redis URL to collect relay and hub acknowledgements from (default: EWII_REDIS_URL)")
     .option("--wait-ms <ms>", "how long to collect acknowledgements after Revoke returns, in milliseconds", (v) => parseIntOption(v, "--wait-ms"), 1000)
     .action(async (options: { spiffeId?: string; serial?: string; prefix?: string; tenant?: string; reason: string; redis?: string; waitMs: number }) => {
-      const targets: RevocationTarget[] = [];
-      if (options.spiffeId !== undefined) targets.push({ spiffeId: options.spiffeId });
-      if (options.serial !== undefined) targets.push({ serial: options.serial });
-      if (options.prefix !== undefined) targets.push({ pathPrefix: options.prefix });
-      if (options.tenant !== undefined) targets.push({ tenant: options.tenant });
-      if (targets.length !== 1) throw new EwiiError("ERR_USAGE", "give exactly one of --spiffe-id, --serial, --prefix or --tenant");
+      const candidates: [flag: string, value: string | undefined, target: (value: string) => RevocationTarget][] = [
+        ["--spiffe-id", options.spiffeId, (value) => ({ spiffeId: value })],
+        ["--serial", options.serial, (value) => ({ serial: value })],
+        ["--prefix", options.prefix, (value) => ({ pathPrefix: value })],
+        ["--tenant", options.tenant, (value) => ({ tenant: value })],
+      ];
+      const given = candidates.filter(([, value]) => value !== undefined);
+      if (given.length !== 1) {
+        const found = given.length === 0 ? "none was given" : `got ${given.map(([flag]) => flag).join(" and ")}`;
+        throw new EwiiError("ERR_USAGE", `revoke takes exactly one of --spiffe-id, --serial, --prefix or --tenant, but ${found}; run one revoke per target`);
+      }
+      const [, targetValue, toTarget] = given[0];
+      const targets = [toTarget(targetValue!)];
       const context = cliContext(globals());
       const client = caClient(context);
       const redisUrl = options.redis ?? process.env.EWII_REDIS_URL;
       const call = () => callUnary(client.revoke.bind(client), { target: targets[0], reason: options.reason });
       const collected = redisUrl === undefined ? { result: await call(), acks: undefined } : await collectRevocationAcks(redisConnectionFromConfig({ url: redisUrl }), options.waitMs, call, (r) => Number(r.revocation!.sequence));
       const revocation = collected.result.revocation!;
-      printObject(
-        { sequence: revocation.sequence, target: JSON.stringify(revocation.target), trust_domain: revocation.trustDomain, revoked_at: revocation.revokedAt, revoked_by: revocation.revokedBy, expires_at: revocation.expiresAt },
-        { json: context.json },
-      );
-      if (collected.acks === undefined) {
-        if (!context.json) process.stdout.write("relay and hub acknowledgements need Redis: pass --redis <url> or set EWII_REDIS_URL\n");
+      if (context.json && collected.acks === undefined) {
+        printObject({ revocation }, { json: true });
         return;
       }
-      if (!context.json) process.stdout.write(`acknowledgements within ${options.waitMs} ms:\n`);
+      if (context.json) {
+        printObject({ revocation, acks: collected.acks }, { json: true });
+        return;
+      }
+      printObject({
+        sequence: revocation.sequence,
+        target: JSON.stringify(revocation.target),
+        trust_domain: revocation.trustDomain,
+        revoked_at: revocation.revokedAt,
+        revoked_by: revocation.revokedBy,
+        expires_at: revocation.expiresAt,
+      });
+      if (collected.acks === undefined) {
+        process.stdout.write("relay and hub acknowledgements need Redis: pass --redis <url> or set EWII_REDIS_URL\n");
+        return;
+      }
+      process.stdout.write(`acknowledgements within ${options.waitMs} ms:\n`);
       printTable(
         ["node", "role", "streams closed", "sessions closed", "queries aborted", "at"],
         collected.acks.map((ack) => [ack.node_id, ack.role, ack.streams_closed, ack.sessions_closed, ack.queries_aborted, ack.at]),
-        { json: context.json, jsonValue: collected.acks },
       );
     });
 
@@ -190,7 +213,8 @@ export function registerCaAdminCommands(program: Command, globals: () => GlobalO
       const client = caClient(context);
       const response = await callUnary(client.getCrl.bind(client), { tenant: name });
       writeFileSync(options.output, response.crlDer);
-      process.stdout.write(`wrote CRL of ${name} (revocation sequence ${response.sequence}) to ${options.output}\n`);
+      if (context.json) printObject({ tenant: name, sequence: response.sequence, file: resolve(options.output), bytes: response.crlDer.length }, { json: true });
+      else process.stdout.write(`wrote CRL of ${name} (revocation sequence ${response.sequence}) to ${options.output}\n`);
     });
 }
 

@@ -32,7 +32,8 @@ export function registerPolicyAuditCommands(program: Command, globals: () => Glo
       const client = policyClient(context);
       const response = await callUnary(client.getPolicy.bind(client), {});
       const snapshot = response.snapshot!;
-      if (context.json) printObject({ ...snapshot, document: JSON.parse(snapshot.documentJson) }, { json: true });
+      const { documentJson, ...fields } = snapshot;
+      if (context.json) printObject({ ...fields, document: JSON.parse(documentJson) }, { json: true });
       else process.stdout.write(`policy version ${snapshot.version}, applied ${snapshot.appliedAt?.toISOString()} by ${snapshot.appliedBy}\n${JSON.stringify(JSON.parse(snapshot.documentJson), null, 2)}\n`);
     });
 

@@ -17,6 +17,7 @@ import { loadPolicyConfig, startPolicyService } from "../../policy/server.js";
 import { loadRelayConfig } from "../../relay/config.js";
 import { startRelay } from "../../relay/server.js";
 import type { GlobalOptions } from "../connect.js";
+import { defaultEndpoints, ENDPOINTS_FILE, writeEndpoints } from "../home.js";
 
 /** Operator services `ewii init` issues SVIDs for. */
 export const OPERATOR_SERVICES = ["ca", "policy", "audit", "relay", "hub"];
@@ -64,9 +65,12 @@ export function registerServeCommands(program: Command, globals: () => GlobalOpt
       if (kekFile !== undefined) ensureKekFile(kekFile);
       const kek = loadKek({ kekFile });
       const result = initOperator({ dataDir: options.dataDir, operatorTrustDomain: options.trustDomain, kek, services: OPERATOR_SERVICES, admins: options.admin, callers: options.caller });
+      const endpointsFile = join(options.dataDir, ENDPOINTS_FILE);
+      if (!existsSync(endpointsFile)) writeEndpoints(options.dataDir, defaultEndpoints(options.trustDomain));
       process.stdout.write(`initialized ${options.trustDomain} in ${resolve(options.dataDir)}\nroot CA SHA-256: ${result.rootFingerprint}\n`);
       for (const credential of result.credentials) process.stdout.write(`  ${credential.spiffeId}  ${credential.paths.dir}\n`);
       if (kekFile !== undefined) process.stdout.write(`key-encryption key: ${resolve(kekFile)} (keep it safe; the CA cannot start without it)\n`);
+      process.stdout.write(`service addresses for the CLI: ${resolve(endpointsFile)} (the default ports 7401 to 7405; edit it if the services listen elsewhere)\n`);
     });
 
   program
