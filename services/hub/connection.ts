@@ -7,10 +7,14 @@ import { EwiiError, errorCodeOf, isEwiiError } from "../core/errors.js";
 import { LogField, type Logger } from "../core/log.js";
 import type { Session } from "../core/session/index.js";
 import type { ClientConnection } from "./ports.js";
+import { forEachEncodedRow } from "./row-bytes.js";
 
 /** Messages queued for one in-flight query, read by its async iterator. */
 class MessageQueue {
   private readonly items: SessionMessage[] = [];
+
+  constructor(readonly onRowBytes: ((encoded: Uint8Array) => void) | undefined) {}
+
   private waiter: ((value: void) => void) | undefined;
   private failure: EwiiError | undefined;
   private done = false;
@@ -86,10 +90,10 @@ export class HubConnection implements ClientConnection {
     return this.pending.size;
   }
 
-  async *query(request: QueryRequest, signal: AbortSignal): AsyncGenerator<SessionMessage> {
+  async *query(request: QueryRequest, signal: AbortSignal, onRowBytes?: (encoded: Uint8Array) => void): AsyncGenerator<SessionMessage> {
     if (this.closedReason !== undefined) throw this.closedError();
     const key = Buffer.from(request.requestId).toString("hex");
-    const queue = new MessageQueue();
+    const queue = new MessageQueue(onRowBytes);
     this.pending.set(key, queue);
     const onAbort = (): void => {
       this.sendMessage({ cancel: { requestId: request.requestId } });
@@ -140,8 +144,9 @@ export class HubConnection implements ClientConnection {
     }
     if (frame.sealed === undefined) return;
     let message: SessionMessage;
+    let plaintext: Uint8Array;
     try {
-      message = this.session.open(frame.sealed);
+      ({ message, plaintext } = this.session.openWithPlaintext(frame.sealed));
     } catch (err) {
       this.framesRejected++;
       this.logger.warn("session frame rejected", { [LogField.clientSpiffeId]: this.clientSpiffeId, [LogField.errorCode]: (isEwiiError(err) ? err.code : undefined) ?? "ERR_FRAME_INVALID" });
@@ -149,6 +154,11 @@ export class HubConnection implements ClientConnection {
     }
     const requestId = message.columns?.requestId ?? message.rows?.requestId ?? message.summary?.requestId;
     if (requestId === undefined) return;
-    this.pending.get(Buffer.from(requestId).toString("hex"))?.push(message);
+    const queue = this.pending.get(Buffer.from(requestId).toString("hex"));
+    if (queue === undefined) return;
+    // The row bytes are handed over before the message is queued, so a
+    // digest fed by them covers every row the iterator has yielded.
+    if (message.rows !== undefined && queue.onRowBytes !== undefined) forEachEncodedRow(plaintext, queue.onRowBytes);
+    queue.push(message);
   }
 }

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { status } from "@grpc/grpc-js";
 import type { AuditRecord } from "../../gen/ewii/audit/v1/audit.js";
 import type { ExecuteQueryRequest, ExecuteQueryResponse } from "../../gen/ewii/hub/v1/hub.js";
-import type { ResultSummary, Row, Value } from "../../gen/ewii/tunnel/v1/tunnel.js";
+import type { ResultSummary, Value } from "../../gen/ewii/tunnel/v1/tunnel.js";
 import { EwiiError, asError, isEwiiError } from "../core/errors.js";
 import type { PeerIdentity, ServerStreamContext } from "../core/grpc/index.js";
 import { LogField } from "../core/log.js";
@@ -197,13 +197,13 @@ async function relayQuery(
       callerSpiffeId: ctx.peer?.spiffeId ?? "",
     },
     ctx.signal,
+    (encoded) => digest.updateEncoded(encoded),
   )) {
     if (message.columns !== undefined) {
       await ctx.write({ columns: { names: message.columns.names, types: message.columns.types } });
     } else if (message.rows !== undefined) {
-      const rows: Row[] = message.rows.rows;
-      for (const row of rows) digest.update(row);
-      await ctx.write({ rows: { rows } });
+      // The digest already covers these rows: the connection fed it their received bytes.
+      await ctx.write({ rows: { rows: message.rows.rows } });
     } else if (message.summary !== undefined) {
       const summary = message.summary;
       checkSummary(summary, requestId, paramsSalt, request, digest, connection, sqlSha256ByEngine);

@@ -95,15 +95,22 @@ export function verifySummarySignature(summary: SignedSummaryFields & Pick<Resul
  */
 export class RowDigest {
   private readonly hash = createHash("sha256");
+  private readonly lengthPrefix = Buffer.alloc(4);
   private rows = 0n;
   private bytes = 0n;
 
   /** Adds one row and returns its encoded length in bytes. */
   update(row: Row): number {
-    const encoded = Row.encode(row).finish();
-    const length = Buffer.alloc(4);
-    length.writeUInt32BE(encoded.length);
-    this.hash.update(length);
+    return this.updateEncoded(Row.encode(row).finish());
+  }
+
+  /**
+   * Adds one row given as its protobuf encoding, for example the bytes of a
+   * Row inside a received RowChunk, and returns the encoded length.
+   */
+  updateEncoded(encoded: Uint8Array): number {
+    this.lengthPrefix.writeUInt32BE(encoded.length);
+    this.hash.update(this.lengthPrefix);
     this.hash.update(encoded);
     this.rows += 1n;
     this.bytes += BigInt(encoded.length);

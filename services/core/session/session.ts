@@ -156,9 +156,14 @@ export class Session {
 
   /** Opens a frame and decodes its SessionMessage. */
   open(frame: SealedFrame): SessionMessage {
+    return this.openWithPlaintext(frame).message;
+  }
+
+  /** Opens a frame and returns its decoded SessionMessage together with the plaintext it was decoded from. */
+  openWithPlaintext(frame: SealedFrame): { message: SessionMessage; plaintext: Uint8Array } {
     const plaintext = this.openBytes(frame);
     try {
-      return SessionMessage.decode(plaintext);
+      return { message: SessionMessage.decode(plaintext), plaintext };
     } catch (err) {
       this.counters.rejected.malformed++;
       throw sessionError(SessionErrorCode.frameMalformed, `frame ${frame.sequence} authenticated but its plaintext is not a valid SessionMessage; the peer runs an incompatible version`, err);
