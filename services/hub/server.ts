@@ -19,6 +19,7 @@ import { PolicySnapshotCache } from "../policy/watcher.js";
 import { GrpcAuditAppender } from "./audit-appender.js";
 import type { HubConfig } from "./config.js";
 import { SessionConnector, type HubIdentity } from "./connector.js";
+import { NotBeforeCache } from "./not-before-cache.js";
 import { LocalPolicyGate } from "./policy-gate.js";
 import { HubQueries } from "./service.js";
 
@@ -153,12 +154,13 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
   });
   await follower.start();
 
+  const callerNotBefore = new NotBeforeCache();
   queries = new HubQueries({
     operatorTrustDomain: config.operator_trust_domain,
     policy: new LocalPolicyGate(policy),
     audit: new GrpcAuditAppender(auditClient, config.audit_deadline_ms),
     connector,
-    callerRevocation: (peer) => denySet.match({ ...peer, notBefore: new Date(new X509Certificate(peer.leafDer).validFrom) }),
+    callerRevocation: (peer) => denySet.match({ ...peer, notBefore: callerNotBefore.notBefore(peer.leafDer) }),
     refusal: () => {
       if (follower.isStale()) return follower.reason;
       const ageMs = policy.ageMs();
