@@ -1,6 +1,7 @@
 import type { KeyObject } from "node:crypto";
 import type { RoutedFrame } from "../../gen/ewii/relay/v1/relay.js";
-import type { QueryRequest, SessionMessage } from "../../gen/ewii/tunnel/v1/tunnel.js";
+import { SessionMessage } from "../../gen/ewii/tunnel/v1/tunnel.js";
+import type { QueryRequest } from "../../gen/ewii/tunnel/v1/tunnel.js";
 import { status } from "@grpc/grpc-js";
 import { EwiiError, asError, errorCodeOf, isEwiiError } from "../core/errors.js";
 import { LogField, type Logger } from "../core/log.js";
@@ -13,7 +14,7 @@ function codeOf(err: unknown): string | undefined {
 
 /** What the endpoint needs to run one query; the QueryHandler implements it. */
 export interface QueryRunner {
-  handle(request: QueryRequest, out: { send(message: SessionMessage): Promise<void> }, signal: AbortSignal): Promise<void>;
+  handle(request: QueryRequest, out: { send(message: SessionMessage): Promise<void>; sendEncoded?(plaintext: Uint8Array): Promise<void> }, signal: AbortSignal): Promise<void>;
 }
 
 /** The frame path back to the hub: the relay link the session arrived on. */
@@ -158,7 +159,10 @@ export class ClientSessionEndpoint {
       deadlineTimer = setTimeout(() => controller.abort(), Math.max(0, deadlineMs - Date.now()));
       deadlineTimer.unref();
     }
-    const out = { send: async (message: SessionMessage) => this.send(sessionKey, open, message) };
+    const out = {
+      send: async (message: SessionMessage) => this.send(sessionKey, open, message),
+      sendEncoded: async (plaintext: Uint8Array) => this.sendPlaintext(sessionKey, open, plaintext),
+    };
     this.options.runner
       .handle(request, out, controller.signal)
       .catch((err: unknown) => {
@@ -172,7 +176,13 @@ export class ClientSessionEndpoint {
 
   private send(sessionKey: string, open: OpenSession, message: SessionMessage): void {
     if (this.sessions.get(sessionKey) !== open) return;
-    const sealed = open.session.seal(message);
+    this.sendPlaintext(sessionKey, open, SessionMessage.encode(message).finish());
+  }
+
+  /** Seals an encoded SessionMessage and sends it, unless the session has ended. */
+  private sendPlaintext(sessionKey: string, open: OpenSession, plaintext: Uint8Array): void {
+    if (this.sessions.get(sessionKey) !== open) return;
+    const sealed = open.session.sealBytes(plaintext);
     open.sender.send({ sessionId: Buffer.from(sessionKey, "hex"), sealed });
   }
 

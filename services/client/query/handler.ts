@@ -2,7 +2,9 @@ import { status } from "@grpc/grpc-js";
 import { EwiiError, asError, isEwiiError } from "../../core/errors.js";
 import { LogField } from "../../core/log.js";
 import type { Logger } from "../../core/log.js";
-import type { QueryRequest, ResultSummary, Row, SessionMessage } from "../../../gen/ewii/tunnel/v1/tunnel.js";
+import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
+import { Row, SessionMessage } from "../../../gen/ewii/tunnel/v1/tunnel.js";
+import type { QueryRequest, ResultSummary } from "../../../gen/ewii/tunnel/v1/tunnel.js";
 import type { ClientConfig } from "../config.js";
 import { buildLocalCatalog, createExecutor } from "./catalog.js";
 import type { ApprovedQuery, LocalDataset } from "./catalog.js";
@@ -46,6 +48,8 @@ export interface SummarySigner {
 
 export interface ResultOutput {
   send(message: SessionMessage): Promise<void>;
+  /** Sends an already-encoded SessionMessage; when absent, the handler decodes and calls `send`. */
+  sendEncoded?(plaintext: Uint8Array): Promise<void>;
 }
 
 export interface QueryHandlerOptions {
@@ -195,14 +199,16 @@ export class QueryHandler {
     const deadlineMs = Number(request.deadlineUnixMs);
     const timeoutMs = deadlineMs === 0 ? dataset.config.statement_timeout_ms : Math.max(1, Math.min(dataset.config.statement_timeout_ms, deadlineMs - startedMs));
 
-    let pending: Row[] = [];
+    // Each row is encoded once: the same bytes feed the digest and the RowChunk.
+    let pending: Uint8Array[] = [];
     let pendingBytes = 0;
     const flush = async (): Promise<void> => {
       if (pending.length === 0) return;
-      const rows = pending;
+      const plaintext = encodeRowChunkMessage(request.requestId, pending);
       pending = [];
       pendingBytes = 0;
-      await out.send({ rows: { requestId: request.requestId, rows } });
+      if (out.sendEncoded !== undefined) await out.sendEncoded(plaintext);
+      else await out.send(SessionMessage.decode(plaintext));
     };
 
     await executor.run(
@@ -211,8 +217,9 @@ export class QueryHandler {
         columns: (names, types) => out.send({ columns: { requestId: request.requestId, names, types } }),
         rows: async (batch) => {
           for (const row of batch) {
-            pendingBytes += progress.digest.update(row);
-            pending.push(row);
+            const encoded = Row.encode(row).finish();
+            pendingBytes += progress.digest.updateEncoded(encoded);
+            pending.push(encoded);
             if (pending.length >= CHUNK_MAX_ROWS || pendingBytes >= CHUNK_MAX_BYTES) await flush();
           }
         },
@@ -223,4 +230,24 @@ export class QueryHandler {
   private sign(summary: ResultSummary): ResultSummary {
     return { ...summary, signature: this.signer.sign(canonicalSummaryBytes(summary)) };
   }
+}
+
+/** Field numbers of SessionMessage.rows, RowChunk.request_id and RowChunk.rows (tunnel.proto). */
+const SESSION_MESSAGE_ROWS_FIELD = 3;
+const ROW_CHUNK_REQUEST_ID_FIELD = 1;
+const ROW_CHUNK_ROWS_FIELD = 2;
+
+/**
+ * Encodes SessionMessage{rows: RowChunk{request_id, rows}} from rows that
+ * are already encoded. The bytes equal SessionMessage.encode of the decoded
+ * rows, because ts-proto writes a nested message as its own encoding
+ * behind a length prefix.
+ */
+function encodeRowChunkMessage(requestId: Uint8Array, encodedRows: Uint8Array[]): Uint8Array {
+  const writer = new BinaryWriter();
+  writer.tag(SESSION_MESSAGE_ROWS_FIELD, WireType.LengthDelimited).fork();
+  if (requestId.length > 0) writer.tag(ROW_CHUNK_REQUEST_ID_FIELD, WireType.LengthDelimited).bytes(requestId);
+  for (const encoded of encodedRows) writer.tag(ROW_CHUNK_ROWS_FIELD, WireType.LengthDelimited).bytes(encoded);
+  writer.join();
+  return writer.finish();
 }
