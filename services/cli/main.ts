@@ -1,4 +1,5 @@
 import "reflect-metadata";
+import { status } from "@grpc/grpc-js";
 import { Command, CommanderError } from "commander";
 import { errorCodeOf } from "../core/errors.js";
 import { registerCaAdminCommands } from "./commands/ca-admin.js";
@@ -27,11 +28,18 @@ export function buildProgram(): Command {
   return program;
 }
 
+function grpcStatusOf(err: unknown): number | undefined {
+  return typeof err === "object" && err !== null && "code" in err && typeof err.code === "number" ? err.code : undefined;
+}
+
 /** Explains a failed command in one line: the stable code when there is one, then the message. */
 function describeFailure(err: unknown): string {
   const code = errorCodeOf(err) ?? (typeof err === "object" && err !== null && "code" in err && typeof err.code === "string" && err.code.startsWith("ERR_") ? err.code : undefined);
   const details = typeof err === "object" && err !== null && "details" in err && typeof err.details === "string" ? err.details : undefined;
   const message = details ?? (err instanceof Error ? err.message : String(err));
+  if (code === undefined && grpcStatusOf(err) === status.UNAVAILABLE) {
+    return `ERR_UNAVAILABLE: ${message.trim()}; check that the service is running and that endpoints.json (or --endpoints FILE) has its address`;
+  }
   return code !== undefined && !message.startsWith(code) ? `${code}: ${message}` : message;
 }
 

@@ -93,6 +93,7 @@ export function registerServeCommands(program: Command, globals: () => GlobalOpt
     .option("-c, --config <file>", "YAML config file")
     .action(async (options: { config?: string }) => {
       const config = loadPolicyConfig(options.config);
+      mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
       const logger = createLogger({ level: config.log_level, defaultMeta: { service: "policy" } });
       const running = await startPolicyService(config, { logger, verifyPeer: operatorPeerVerifier(config.credentials_dir, config.operator_trust_domain) });
       await runUntilSignal(logger, () => running.close());
@@ -105,6 +106,8 @@ export function registerServeCommands(program: Command, globals: () => GlobalOpt
     .option("-c, --config <file>", "YAML config file")
     .action(async (options: { config?: string }) => {
       const config = loadAuditConfig(options.config);
+      // The audit service writes its keys into data_dir before it creates the log folder.
+      mkdirSync(config.data_dir, { recursive: true, mode: 0o700 });
       const logger = createLogger({ level: config.log_level, defaultMeta: { service: "audit" } });
       const running = await startAuditService(config, { logger, verifyPeer: operatorPeerVerifier(config.credentials_dir, config.operator_trust_domain) });
       await runUntilSignal(logger, () => running.close());
