@@ -55,8 +55,11 @@ export class RelayCore {
   private readonly clients = new Map<string, ClientStream>();
   private readonly sessions = new Map<string, SessionEntry>();
   private readonly sessionsByClient = new Map<ClientStream, Set<string>>();
-  private readonly expiryTimers = new Map<ClientStream, NodeJS.Timeout>();
+  /** One timer for every stream's SVID expiry, armed for the earliest notAfter. */
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private expiryTimerAtMs = Infinity;
   private readonly leaseTimer: NodeJS.Timeout;
+  private renewing = false;
   private readonly now: () => number;
   readonly counters = { framesForwarded: 0, framesDropped: 0, streamsReplaced: 0, streamsClosedByRevocation: 0, sessionsClosedByRevocation: 0 };
 
@@ -89,13 +92,7 @@ export class RelayCore {
     this.clients.set(stream.spiffeId, stream);
     this.sessionsByClient.set(stream, new Set());
 
-    const msUntilExpiry = stream.notAfter.getTime() - this.now();
-    const timer = setTimeout(() => {
-      this.options.logger.info("closing client stream: SVID expired", { [LogField.clientSpiffeId]: stream.spiffeId, [LogField.serial]: stream.serial });
-      this.dropClient(stream, "ERR_SVID_EXPIRED", `the client SVID (serial ${stream.serial}) expired; the client must renew and reconnect`);
-    }, Math.min(Math.max(0, msUntilExpiry), 2 ** 31 - 1));
-    timer.unref();
-    this.expiryTimers.set(stream, timer);
+    if (stream.notAfter.getTime() < this.expiryTimerAtMs) this.armExpiryTimer(stream.notAfter.getTime());
 
     await this.options.routes.register(this.routeOf(stream));
     this.options.logger.info("client stream registered", { [LogField.clientSpiffeId]: stream.spiffeId, [LogField.tenant]: stream.tenant, [LogField.serial]: stream.serial, [LogField.relayId]: this.options.relayId });
@@ -189,6 +186,7 @@ export class RelayCore {
 
   async close(): Promise<void> {
     clearInterval(this.leaseTimer);
+    if (this.expiryTimer !== undefined) clearTimeout(this.expiryTimer);
     for (const client of [...this.clients.values()]) this.dropClient(client, "ERR_RELAY_SHUTTING_DOWN", "relay is shutting down; reconnect to another relay");
   }
 
@@ -198,10 +196,6 @@ export class RelayCore {
   }
 
   private forget(stream: ClientStream, reason: string): void {
-    const timer = this.expiryTimers.get(stream);
-    if (timer !== undefined) clearTimeout(timer);
-    this.expiryTimers.delete(stream);
-
     for (const sessionKey of this.sessionsByClient.get(stream) ?? []) {
       const session = this.sessions.get(sessionKey);
       this.sessions.delete(sessionKey);
@@ -228,13 +222,42 @@ export class RelayCore {
     };
   }
 
+  /** Renews every route in one batch; a renewal still running when the timer fires again is not doubled. */
   private async renewLeases(): Promise<void> {
-    for (const stream of this.clients.values()) {
-      try {
-        await this.options.routes.register(this.routeOf(stream));
-      } catch (err) {
-        this.options.logger.warn("route lease renewal failed", { [LogField.clientSpiffeId]: stream.spiffeId, [LogField.cause]: String(err) });
+    if (this.renewing || this.clients.size === 0) return;
+    this.renewing = true;
+    try {
+      await this.options.routes.registerMany([...this.clients.values()].map((stream) => this.routeOf(stream)));
+    } catch (err) {
+      this.options.logger.warn("route lease renewal failed; the next renewal retries", { streams: this.clients.size, [LogField.cause]: String(err) });
+    } finally {
+      this.renewing = false;
+    }
+  }
+
+  /** Arms the single expiry timer for `atMs`; setTimeout delays are capped at 2^31 - 1 ms. */
+  private armExpiryTimer(atMs: number): void {
+    if (this.expiryTimer !== undefined) clearTimeout(this.expiryTimer);
+    this.expiryTimerAtMs = atMs;
+    this.expiryTimer = setTimeout(() => this.closeExpiredStreams(), Math.min(Math.max(0, atMs - this.now()), 2 ** 31 - 1));
+    this.expiryTimer.unref();
+  }
+
+  /** Closes every stream whose SVID has expired, then arms the timer for the next notAfter. */
+  private closeExpiredStreams(): void {
+    this.expiryTimer = undefined;
+    this.expiryTimerAtMs = Infinity;
+    const now = this.now();
+    let nextMs = Infinity;
+    for (const stream of [...this.clients.values()]) {
+      const notAfterMs = stream.notAfter.getTime();
+      if (notAfterMs <= now) {
+        this.options.logger.info("closing client stream: SVID expired", { [LogField.clientSpiffeId]: stream.spiffeId, [LogField.serial]: stream.serial });
+        this.dropClient(stream, "ERR_SVID_EXPIRED", `the client SVID (serial ${stream.serial}) expired; the client must renew and reconnect`);
+      } else if (notAfterMs < nextMs) {
+        nextMs = notAfterMs;
       }
     }
+    if (nextMs !== Infinity) this.armExpiryTimer(nextMs);
   }
 }

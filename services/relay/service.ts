@@ -14,6 +14,8 @@ import { EwiiError } from "../core/errors.js";
 import type { PeerIdentity, RpcContext, RpcEdge } from "../core/grpc/index.js";
 import { LogField } from "../core/log.js";
 import type { DenySet } from "../core/revocation/index.js";
+import { DeadPeerSweeper } from "./dead-peer-sweeper.js";
+import type { WatchedPeer } from "./dead-peer-sweeper.js";
 import { notAClient, notAHub, revoked, staleRevocations } from "./errors.js";
 import type { ClientStream, HubStream, RelayCore } from "./relay-core.js";
 
@@ -51,6 +53,7 @@ function notBeforeOf(peer: PeerIdentity): Date {
 /** The RelayService implementation: client streams, hub sessions, and the stream listing. */
 export function createRelayService(rpc: RpcEdge, deps: RelayServiceDeps): RelayServiceServer {
   const now = deps.now ?? Date.now;
+  const sweeper = new DeadPeerSweeper({ deadPeerTimeoutMs: deps.deadPeerTimeoutMs, now });
 
   function admit(peer: PeerIdentity | undefined): PeerIdentity & { notBefore: Date } {
     if (peer === undefined) throw new EwiiError("ERR_PEER_REQUIRED", "a client certificate is required", { status: status.UNAUTHENTICATED });
@@ -68,12 +71,11 @@ export function createRelayService(rpc: RpcEdge, deps: RelayServiceDeps): RelayS
     if (tenant === undefined) throw notAClient(peer.spiffeId);
 
     await new Promise<void>((resolve, reject) => {
-      let lastSeenMs = now();
       let ended = false;
       const finish = (error?: EwiiError): void => {
         if (ended) return;
         ended = true;
-        clearInterval(deadPeerTimer);
+        sweeper.unwatch(liveness);
         if (error === undefined) resolve();
         else reject(error);
       };
@@ -92,17 +94,18 @@ export function createRelayService(rpc: RpcEdge, deps: RelayServiceDeps): RelayS
         close: (code, reason) => finish(new EwiiError(code, reason, { status: code === "ERR_REVOKED" ? status.PERMISSION_DENIED : status.UNAVAILABLE })),
       };
 
-      const deadPeerTimer = setInterval(() => {
-        const silentMs = now() - lastSeenMs;
-        if (silentMs <= deps.deadPeerTimeoutMs) return;
-        ctx.logger.warn("client stream silent past the dead-peer timeout", { [LogField.clientSpiffeId]: peer.spiffeId, silent_ms: silentMs });
-        deps.core.unregisterClient(stream, "dead peer");
-        finish(new EwiiError("ERR_PEER_DEAD", `no message from the client for ${silentMs} ms`, { status: status.UNAVAILABLE }));
-      }, Math.max(100, Math.floor(deps.deadPeerTimeoutMs / 4)));
-      deadPeerTimer.unref();
+      const liveness: WatchedPeer = {
+        lastSeenMs: now(),
+        onDead: (silentMs) => {
+          ctx.logger.warn("client stream silent past the dead-peer timeout", { [LogField.clientSpiffeId]: peer.spiffeId, silent_ms: silentMs });
+          deps.core.unregisterClient(stream, "dead peer");
+          finish(new EwiiError("ERR_PEER_DEAD", `no message from the client for ${silentMs} ms`, { status: status.UNAVAILABLE }));
+        },
+      };
+      sweeper.watch(liveness);
 
       call.on("data", (request: ConnectRequest) => {
-        lastSeenMs = now();
+        liveness.lastSeenMs = now();
         if (request.heartbeat !== undefined) stream.send({ heartbeat: { sentUnixMs: BigInt(now()) } });
         else if (request.frame !== undefined) deps.core.fromClient(stream, request.frame);
       });

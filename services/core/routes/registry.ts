@@ -21,6 +21,8 @@ export interface RouteEntry {
 export interface RouteRegistry {
   /** Adds or renews a route. */
   register(entry: RouteEntry): Promise<void>;
+  /** Adds or renews many routes in as few round trips as the store allows; rejects if any write failed. */
+  registerMany(entries: readonly RouteEntry[]): Promise<void>;
   unregister(clientSpiffeId: string, relayId: string): Promise<void>;
   /** Returns the unexpired routes of one client. */
   lookup(clientSpiffeId: string): Promise<RouteEntry[]>;
@@ -47,6 +49,10 @@ export class InMemoryRouteRegistry implements RouteRegistry {
       this.routes.set(entry.clientSpiffeId, byRelay);
     }
     byRelay.set(entry.relayId, { ...entry });
+  }
+
+  async registerMany(entries: readonly RouteEntry[]): Promise<void> {
+    for (const entry of entries) await this.register(entry);
   }
 
   async unregister(clientSpiffeId: string, relayId: string): Promise<void> {
@@ -84,6 +90,8 @@ export class InMemoryRouteRegistry implements RouteRegistry {
 }
 
 const ROUTE_KEY_PREFIX = "ewii:route:";
+/** Routes written per pipeline by registerMany, so one renewal does not buffer every command at once. */
+const REGISTER_PIPELINE_ROUTES = 500;
 const RELAY_KEY_PREFIX = "ewii:relay:";
 
 /**
@@ -99,17 +107,31 @@ export class RedisRouteRegistry implements RouteRegistry {
   ) {}
 
   async register(entry: RouteEntry): Promise<void> {
-    const key = ROUTE_KEY_PREFIX + entry.clientSpiffeId;
-    const value = JSON.stringify({
-      tenant: entry.tenant,
-      serial: entry.serial,
-      connectedAt: entry.connectedAt.getTime(),
-      expiresAt: entry.expiresAt.getTime(),
-    });
-    const ttlMs = Math.max(1, entry.expiresAt.getTime() - this.now());
-    // PEXPIRE GT extends the key's lifetime but never shortens it, so one
-    // relay's short lease does not drop another relay's route (Redis 7.0+).
-    await this.redis.multi().hset(key, entry.relayId, value).pexpire(key, ttlMs, "GT").pexpire(key, ttlMs, "NX").exec();
+    await this.registerMany([entry]);
+  }
+
+  /** Writes up to REGISTER_PIPELINE_ROUTES routes per MULTI/EXEC transaction, one round trip each. */
+  async registerMany(entries: readonly RouteEntry[]): Promise<void> {
+    for (let start = 0; start < entries.length; start += REGISTER_PIPELINE_ROUTES) {
+      const transaction = this.redis.multi();
+      for (const entry of entries.slice(start, start + REGISTER_PIPELINE_ROUTES)) {
+        const key = ROUTE_KEY_PREFIX + entry.clientSpiffeId;
+        const value = JSON.stringify({
+          tenant: entry.tenant,
+          serial: entry.serial,
+          connectedAt: entry.connectedAt.getTime(),
+          expiresAt: entry.expiresAt.getTime(),
+        });
+        const ttlMs = Math.max(1, entry.expiresAt.getTime() - this.now());
+        // PEXPIRE GT extends the key's lifetime but never shortens it, so one
+        // relay's short lease does not drop another relay's route (Redis 7.0+).
+        transaction.hset(key, entry.relayId, value).pexpire(key, ttlMs, "GT").pexpire(key, ttlMs, "NX");
+      }
+      // exec resolves null when the transaction was aborted (a WATCH failure, which this code never sets up).
+      const results = (await transaction.exec()) ?? [];
+      const failed = results.find(([err]) => err !== null);
+      if (failed !== undefined) throw failed[0];
+    }
   }
 
   async unregister(clientSpiffeId: string, relayId: string): Promise<void> {
