@@ -105,7 +105,7 @@ export async function executeQuery(request: ExecuteQueryRequest, ctx: ServerStre
   if (decision.effect === "deny") {
     await appendOrRefuse(deps.audit, { ...base, event: "query.denied", outcome: "denied" }, ctx.signal);
     logger.info("query denied by policy", { rule: decision.rule, policy_version: decision.policyVersion });
-    throw new EwiiError("ERR_POLICY_DENIED", `query ${request.queryId} on ${request.tenant}/${request.dataset} denied by rule "${decision.rule}" (policy version ${decision.policyVersion})${decision.reason.includes(decision.rule) ? "" : `: ${decision.reason}`}`, { status: status.PERMISSION_DENIED });
+    throw new EwiiError("ERR_POLICY_DENIED", `query ${request.queryId} on ${request.tenant}/${request.dataset} denied by rule "${decision.rule}" (policy version ${decision.policyVersion})${decision.reason === `denied by rule "${decision.rule}"` ? "" : `: ${decision.reason}`}`, { status: status.PERMISSION_DENIED });
   }
 
   await appendOrRefuse(deps.audit, { ...base, event: "query.started" }, ctx.signal);
