@@ -7,8 +7,10 @@
  *            + certificate encoding and signing + one committed transaction;
  *   Renew  = issued-SVID and revocation lookups + CSR check + signing
  *            + one committed transaction.
- * Client-side work (key pairs, CSRs, join tokens) is prepared in untimed
- * batches between the timed ones.
+ * Both run once with one commit per request and once through the group
+ * commit of the gRPC handlers (services/ca/group-commit.ts), where
+ * concurrent requests share one commit. Client-side work (key pairs, CSRs,
+ * join tokens) is prepared in untimed batches between the timed ones.
  *
  * Run alone: node --import tsx bench/issuance.ts [seconds per phase]
  */
@@ -48,38 +50,48 @@ function rawSignPerSecond(seconds: number): number {
 
 /**
  * Alternates untimed `prepare` batches with timed `run` batches until the
- * timed part adds up to `seconds`; returns operations per timed second and
- * the results of every `run`.
+ * timed part adds up to `seconds`. Returns operations per timed second and
+ * the results of every batch.
  */
-function timedInBatches<P, R>(seconds: number, prepare: () => P[], run: (request: P) => R): { perSecond: number; results: R[] } {
+async function timedInBatches<P, R>(seconds: number, prepare: () => P[], run: (batch: P[]) => R[] | Promise<R[]>): Promise<{ perSecond: number; results: R[] }> {
   const results: R[] = [];
   let timedMs = 0;
   while (timedMs < seconds * 1000) {
     const batch = prepare();
     if (batch.length === 0) break;
     const start = performance.now();
-    for (const request of batch) results.push(run(request));
+    results.push(...(await run(batch)));
     timedMs += performance.now() - start;
   }
   return { perSecond: results.length / (timedMs / 1000), results };
 }
 
-function measureCaPath(fixture: IssuanceBenchFixture, seconds: number): { enroll: number; renew: number } {
-  const enrolled = timedInBatches(
+interface CaRates {
+  enroll: number;
+  renew: number;
+}
+
+/**
+ * Times Enroll and then Renew of the enrolled SVIDs. One at a time, each
+ * request has its own commit; grouped, a batch of concurrent requests goes
+ * through the group commit of the gRPC handlers (one commit per group).
+ */
+async function measureCaPath(fixture: IssuanceBenchFixture, seconds: number, mode: "sequential" | "grouped"): Promise<CaRates> {
+  const enrolled = await timedInBatches(
     seconds,
     () => Array.from({ length: PREPARED_PER_BATCH }, () => fixture.prepareEnroll()),
-    (request) => fixture.enroll(request),
+    (batch) => (mode === "grouped" ? fixture.enrollGrouped(batch) : batch.map((request) => fixture.enroll(request))),
   );
   let next = 0;
   const serials = enrolled.results;
-  const renewed = timedInBatches(
+  const renewed = await timedInBatches(
     seconds,
     () => {
       const batch = serials.slice(next, next + PREPARED_PER_BATCH).map((serial) => fixture.prepareRenew(serial));
       next += batch.length;
       return batch;
     },
-    (request) => fixture.renew(request),
+    (batch) => (mode === "grouped" ? fixture.renewGrouped(batch) : batch.map((request) => fixture.renew(request))),
   );
   return { enroll: enrolled.perSecond, renew: renewed.perSecond };
 }
@@ -88,10 +100,12 @@ function measureCaPath(fixture: IssuanceBenchFixture, seconds: number): { enroll
 export async function runIssuanceBench(options: { seconds: number }): Promise<BenchResult> {
   const rawSign = rawSignPerSecond(options.seconds);
   const dir = mkdtempSync(join(tmpdir(), "ewii-bench-issuance-"));
-  let rates: { enroll: number; renew: number };
+  let sequential: CaRates;
+  let grouped: CaRates;
   const fixture = createIssuanceBenchFixture(join(dir, "ca"));
   try {
-    rates = measureCaPath(fixture, options.seconds);
+    sequential = await measureCaPath(fixture, options.seconds, "sequential");
+    grouped = await measureCaPath(fixture, options.seconds, "grouped");
   } finally {
     fixture.close();
     rmSync(dir, { recursive: true, force: true });
@@ -99,17 +113,14 @@ export async function runIssuanceBench(options: { seconds: number }): Promise<Be
 
   const figures = {
     raw_ecdsa_p256_sign_per_s: Math.round(rawSign),
-    ca_enroll_per_s: Math.round(rates.enroll),
-    ca_renew_per_s: Math.round(rates.renew),
+    ca_enroll_one_commit_each_per_s: Math.round(sequential.enroll),
+    ca_renew_one_commit_each_per_s: Math.round(sequential.renew),
+    ca_enroll_group_commit_per_s: Math.round(grouped.enroll),
+    ca_renew_group_commit_per_s: Math.round(grouped.renew),
   };
-  return {
-    name: "issuance",
-    figures,
-    budgets: [
-      { name: "ca_enroll_per_s", value: figures.ca_enroll_per_s, limit: MIN_ISSUANCE_PER_SECOND, ok: figures.ca_enroll_per_s >= MIN_ISSUANCE_PER_SECOND },
-      { name: "ca_renew_per_s", value: figures.ca_renew_per_s, limit: MIN_ISSUANCE_PER_SECOND, ok: figures.ca_renew_per_s >= MIN_ISSUANCE_PER_SECOND },
-    ],
-  };
+  const budget = (name: keyof typeof figures) => ({ name, value: figures[name], limit: MIN_ISSUANCE_PER_SECOND, ok: figures[name] >= MIN_ISSUANCE_PER_SECOND });
+  // The budget applies to the path the gRPC handlers take under load: concurrent requests, group-committed.
+  return { name: "issuance", figures, budgets: [budget("ca_enroll_group_commit_per_s"), budget("ca_renew_group_commit_per_s")] };
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {

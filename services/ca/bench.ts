@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { createCsr, generateKeyPair } from "../core/identity/index.js";
 import type { CaContext } from "./context.js";
 import { initOperator, openCaContext } from "./init.js";
+import { createGroupCommitter } from "./group-commit.js";
 import { enroll, renew, type RenewingPeer } from "./issuance.js";
 import { Kek } from "./kek.js";
 import { createTenant } from "./tenants.js";
@@ -23,6 +24,10 @@ export interface IssuanceBenchFixture {
   prepareRenew(serial: string): { peer: RenewingPeer; csrDer: Buffer };
   /** Issues the renewed SVID; returns its serial. */
   renew(request: { peer: RenewingPeer; csrDer: Buffer }): string;
+  /** Enrolls concurrent requests through the group commit the gRPC handlers use; resolves with their serials. */
+  enrollGrouped(requests: { joinToken: string; csrDer: Buffer }[]): Promise<string[]>;
+  /** Renews concurrent requests through the group commit the gRPC handlers use; resolves with their serials. */
+  renewGrouped(requests: { peer: RenewingPeer; csrDer: Buffer }[]): Promise<string[]>;
   close(): void;
 }
 
@@ -34,6 +39,7 @@ export function createIssuanceBenchFixture(dataDir: string): IssuanceBenchFixtur
   initOperator({ dataDir, operatorTrustDomain: "bench.example", kek: new Kek(Buffer.from(kekBytes)), services: [], admins: [], callers: [] });
   const context = openCaContext({ dataDir, kek: new Kek(kekBytes) });
   createTenant(context, "bench", BENCH_ADMIN);
+  const committer = createGroupCommitter(context.store);
   let counter = 0;
 
   return {
@@ -53,6 +59,12 @@ export function createIssuanceBenchFixture(dataDir: string): IssuanceBenchFixtur
     },
     renew(request) {
       return renew(context, request.peer, request.csrDer).record.serial;
+    },
+    enrollGrouped(requests) {
+      return Promise.all(requests.map((request) => committer.run(() => enroll(context, request).record.serial)));
+    },
+    renewGrouped(requests) {
+      return Promise.all(requests.map((request) => committer.run(() => renew(context, request.peer, request.csrDer).record.serial)));
     },
     close() {
       context.store.close();

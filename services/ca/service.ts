@@ -11,6 +11,7 @@ import { bundleOf, servedTrustDomains, toBundleMessage } from "./bundles.js";
 import type { CaContext } from "./context.js";
 import { tenantCrl } from "./crl.js";
 import { CaErrorCode, invalidArgument } from "./errors.js";
+import { createGroupCommitter } from "./group-commit.js";
 import { enroll, renew, type IssuedCredential } from "./issuance.js";
 import { activateRollover, prepareRollover, retireRollover } from "./rollover.js";
 import { findRevocation, listRevocations, revoke, targetToMessage } from "./revocations.js";
@@ -71,10 +72,11 @@ function logAdminRead(ctx: RpcContext, caller: PeerIdentity, action: string, ids
 
 /** Builds the CAService handlers on the server's RPC edge. */
 export function caServiceImplementation(ca: CaContext, options: CaServiceOptions): (rpc: RpcEdge) => CAServiceServer {
+  const issuance = createGroupCommitter(ca.store);
   return (rpc) => ({
     enroll: rpc.unary(
       async (req) => {
-        const issued = enroll(ca, { joinToken: req.joinToken, csrDer: req.csrDer });
+        const issued = await issuance.run(() => enroll(ca, { joinToken: req.joinToken, csrDer: req.csrDer }));
         return {
           svid: toSvidMessage(issued),
           tenantBundle: toBundleMessage(bundleOf(ca, issued.record.trustDomain)),
@@ -86,7 +88,7 @@ export function caServiceImplementation(ca: CaContext, options: CaServiceOptions
 
     renew: rpc.unary(async (req, ctx) => {
       const peer = requirePeer(ctx.peer, ctx.method);
-      const issued = renew(ca, { spiffeId: peer.spiffeId, serial: peer.serial }, req.csrDer);
+      const issued = await issuance.run(() => renew(ca, { spiffeId: peer.spiffeId, serial: peer.serial }, req.csrDer));
       return {
         svid: toSvidMessage(issued),
         bundle: toBundleMessage(bundleOf(ca, peer.trustDomain)),
