@@ -72,9 +72,9 @@ interface CaRates {
 }
 
 /**
- * Times Enroll and then Renew of the enrolled SVIDs. One at a time, each
- * request has its own commit; grouped, a batch of concurrent requests goes
- * through the group commit of the gRPC handlers (one commit per group).
+ * Times Enroll and then Renew of the enrolled SVIDs. In "sequential" mode
+ * each request has its own commit. In "grouped" mode a batch of concurrent
+ * requests goes through the group commit of the gRPC handlers.
  */
 async function measureCaPath(fixture: IssuanceBenchFixture, seconds: number, mode: "sequential" | "grouped"): Promise<CaRates> {
   const enrolled = await timedInBatches(

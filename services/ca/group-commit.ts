@@ -4,7 +4,7 @@ import type { CaStore } from "./store.js";
  * Group commit for issuance. Enroll and Renew requests that arrive in the
  * same event-loop turn run in one store transaction, each inside its own
  * savepoint, so one synchronous=FULL commit (one WAL fsync) covers the
- * whole group. Every caller is answered only after that commit returns, so
+ * whole group. Each request gets its response only after that commit returns, so
  * an SVID, its record and the consumed join token are durable before the
  * SVID leaves the CA, exactly as with one transaction per request.
  * Revocations, tenant changes and rollovers do not go through here and
