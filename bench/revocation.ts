@@ -15,7 +15,7 @@
  *
  * With Redis restarted just before a burst, the first revocations of the
  * burst arrive through the reconnect catch-up, so ioredis's reconnect
- * delay (up to 100 ms per attempt here) bounds them.
+ * delay (10 ms more per attempt, see redis-connection.ts) bounds them.
  *
  * Run alone: node --import tsx bench/revocation.ts [seconds]
  * REVOCATION_BENCH_CLIENTS sets the number of client streams (default 1000).

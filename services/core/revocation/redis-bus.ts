@@ -6,8 +6,14 @@ import type { RedisConnection, RedisConnector } from "./redis-connection.js";
 
 /** Redis pub/sub channel of revocations; each message is a protobuf-encoded ewii.ca.v1.Revocation. */
 export const REVOCATION_CHANNEL = "ewii:revocations";
-/** Longest wait for one PUBLISH before it counts as failed, in milliseconds. */
+/** Maximum wait for one PUBLISH before it counts as failed, in milliseconds. */
 export const PUBLISH_TIMEOUT_MS = 1_000;
+/**
+ * Maximum wait for a reconnecting publisher connection to become ready
+ * before a publish fails, in milliseconds. It is short because Revoke waits
+ * for the publish, and subscribers catch up with ListRevocations anyway.
+ */
+export const PUBLISH_RECONNECT_WAIT_MS = 50;
 
 export interface RedisRevocationBusOptions {
   /** Opens a connection; called once for publishing and once per subscription. */
@@ -25,6 +31,7 @@ export interface RedisRevocationBusOptions {
  */
 export class RedisRevocationBus implements RevocationBus {
   private publisher: RedisConnection | undefined;
+  private publisherWasReady = false;
   private readonly subscribers = new Set<RedisConnection>();
   private readonly channel: string;
   /** Messages on the channel that did not decode as a Revocation. */
@@ -37,12 +44,16 @@ export class RedisRevocationBus implements RevocationBus {
   async publish(revocation: Revocation): Promise<void> {
     if (this.publisher === undefined) {
       this.publisher = this.options.connect();
+      this.publisher.on("ready", () => {
+        this.publisherWasReady = true;
+      });
       this.publisher.on("error", (err: unknown) => this.options.logger.debug("revocation publisher connection error", { [LogField.cause]: asError(err).message }));
     }
-    // While ioredis is between reconnection attempts, fail at once instead of
-    // holding up Revoke for the whole timeout: subscribers catch up anyway.
-    const state = this.publisher.status;
-    if (state === "reconnecting" || state === "end" || state === "close") throw new Error(`Redis connection is ${state}; revocation ${revocation.sequence} not published`);
+    // The first connection may take up to the publish timeout (the command
+    // waits in ioredis's offline queue). After a lost connection, wait only
+    // briefly for the reconnection instead of holding up Revoke for the
+    // whole timeout, because subscribers catch up anyway.
+    if (this.publisherWasReady) await waitForReady(this.publisher, PUBLISH_RECONNECT_WAIT_MS, revocation.sequence);
     const payload = Buffer.from(Revocation.encode(revocation).finish());
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -107,8 +118,29 @@ export class RedisRevocationBus implements RevocationBus {
     this.subscribers.clear();
     if (this.publisher !== undefined) connections.push(this.publisher);
     this.publisher = undefined;
+    this.publisherWasReady = false;
     await Promise.all(connections.map(quietly));
   }
+}
+
+/**
+ * Resolves once `connection` is ready, waiting at most `waitMs` while it
+ * connects or reconnects; rejects at once if it was closed for good.
+ */
+async function waitForReady(connection: RedisConnection, waitMs: number, sequence: bigint): Promise<void> {
+  if (connection.status === "ready") return;
+  if (connection.status === "end") throw new Error(`Redis connection is closed; revocation ${sequence} not published`);
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      connection.off("ready", onReady);
+      reject(new Error(`Redis connection is ${connection.status} and was not ready within ${waitMs} ms; revocation ${sequence} not published`));
+    }, waitMs);
+    function onReady(): void {
+      clearTimeout(timer);
+      resolve();
+    }
+    connection.once("ready", onReady);
+  });
 }
 
 /**

@@ -2,10 +2,17 @@ import { readFileSync } from "node:fs";
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from "ioredis";
 import { z } from "zod";
 
-/** Longest wait between reconnection attempts, in milliseconds. */
+/** Maximum wait between reconnection attempts, in milliseconds. */
 export const REDIS_RECONNECT_MAX_DELAY_MS = 1_000;
-/** Added to the wait for each further reconnection attempt, in milliseconds. */
-export const REDIS_RECONNECT_STEP_MS = 100;
+/**
+ * Added to the wait for each further reconnection attempt, in milliseconds,
+ * up to REDIS_RECONNECT_MAX_DELAY_MS. A restarted Redis is often back
+ * within tens of milliseconds and revocations wait for the reconnection,
+ * so the first attempts come quickly. The wait grows linearly, not by
+ * doubling, because a doubled wait can overshoot the moment Redis returns
+ * by as much as the whole outage so far.
+ */
+export const REDIS_RECONNECT_STEP_MS = 10;
 
 const hostAndPort = z.strictObject({ host: z.string().min(1), port: z.number().int().min(1).max(65_535) });
 
@@ -44,8 +51,9 @@ export type RedisConnection = Redis | Cluster;
 /** Opens a new connection each time it is called; pub/sub needs its own connections. */
 export type RedisConnector = () => RedisConnection;
 
-function reconnectDelayMs(attempt: number): number {
-  return Math.min(attempt * REDIS_RECONNECT_STEP_MS, REDIS_RECONNECT_MAX_DELAY_MS);
+/** Returns the wait before reconnection attempt `attempt` (1, 2, ...): 10, 20, 30 ... ms, capped at 1 s. */
+export function reconnectDelayMs(attempt: number): number {
+  return Math.min(Math.max(1, attempt) * REDIS_RECONNECT_STEP_MS, REDIS_RECONNECT_MAX_DELAY_MS);
 }
 
 /**
