@@ -53,7 +53,8 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode;
+    // Commander has already printed the problem and the help; its non-zero exits are all usage errors.
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : USAGE_EXIT_CODE;
     process.stderr.write(`ewii: ${describeFailure(err)}\n`);
     return errorCodeOf(err) === "ERR_USAGE" ? USAGE_EXIT_CODE : 1;
   }

@@ -309,6 +309,20 @@ describe("ewii admin commands", function () {
       assertFailure(await ewii("--credentials", missing, "tenant", "list"), "ERR_CREDENTIALS_MISSING", [missing, "ewii init"]);
     });
 
+    it("unknown command exits 2", async () => {
+      const result = await ewii("tenant", "frob");
+
+      assert.equal(result.code, 2);
+      assert.match(result.stderr, /unknown command 'frob'/);
+    });
+
+    it("bad --timeout is a usage error", async () => {
+      const result = await ewii("query", "--tenant", "acme", "--client", "/client/site-1", "--dataset", "chinook", "q", "--timeout", "soon");
+
+      assertFailure(result, "ERR_USAGE", ['"soon"']);
+      assert.equal(result.code, 2);
+    });
+
     it("caller credentials are denied admin calls", async () => {
       const result = await ewii("--credentials", join(stack.home, "credentials", "reports"), "tenant", "list");
 

@@ -5,6 +5,7 @@ import { EwiiError } from "../../core/errors.js";
 import { callUnary } from "../../core/grpc/index.js";
 import { cliContext, hubClient, type GlobalOptions } from "../connect.js";
 import { printTable } from "../output.js";
+import { parseIntOption } from "./ca-admin.js";
 
 const TYPED_PARAM = /^([A-Za-z_][A-Za-z0-9_]*)(?::(int|real|text|bool))?=(.*)$/s;
 
@@ -73,11 +74,11 @@ export function registerQueryCommands(program: Command, globals: () => GlobalOpt
     .requiredOption("--client <id>", 'client SPIFFE ID or path, for example "/client/site-1"')
     .requiredOption("--dataset <name>", "dataset name")
     .option("--as <identity>", "credentials folder name under <home>/credentials to call as", "reports")
-    .option("--timeout <ms>", "deadline in milliseconds", "30000")
-    .action(async (queryId: string, params: string[], options: { tenant: string; client: string; dataset: string; as: string; timeout: string }) => {
+    .option("--timeout <ms>", "deadline in milliseconds", (v) => parseIntOption(v, "--timeout"), 30_000)
+    .action(async (queryId: string, params: string[], options: { tenant: string; client: string; dataset: string; as: string; timeout: number }) => {
       const context = cliContext(globals(), options.as);
       const client = hubClient(context);
-      const result = await collectQuery(client, { tenant: options.tenant, client: options.client, dataset: options.dataset, queryId, params: Object.fromEntries(params.map(parseParam)) }, Number(options.timeout));
+      const result = await collectQuery(client, { tenant: options.tenant, client: options.client, dataset: options.dataset, queryId, params: Object.fromEntries(params.map(parseParam)) }, options.timeout);
       if (context.json) {
         printTable(result.columns, result.rows, { json: true, jsonValue: { columns: result.columns, rows: result.rows, summary: result.summary } });
         return;
