@@ -20,6 +20,15 @@ export function caStorePath(dataDir: string): string {
   return join(dataDir, CA_STORE_FILE);
 }
 
+/** Returns the CA store path of `dataDir`, or throws ERR_CA_NOT_INITIALIZED when there is none. */
+export function requireCaStore(dataDir: string): string {
+  const file = caStorePath(dataDir);
+  if (!existsSync(file)) {
+    throw new EwiiError(CaErrorCode.notInitialized, `no CA store at ${file}; initialize the data directory first with "ewii init --data-dir ${dataDir}" ("ewii dev" does it on first start)`);
+  }
+  return file;
+}
+
 export interface CaContextOptions {
   dataDir: string;
   kek: Kek;
@@ -35,10 +44,7 @@ export interface CaContextOptions {
  * value. Throws ERR_CA_NOT_INITIALIZED or ERR_KEK_WRONG.
  */
 export function openCaContext(options: CaContextOptions): CaContext {
-  const file = caStorePath(options.dataDir);
-  if (!existsSync(file)) {
-    throw new EwiiError(CaErrorCode.notInitialized, `no CA store at ${file}; initialize the data directory first (initOperator, which "ewii dev" runs on first start)`);
-  }
+  const file = requireCaStore(options.dataDir);
   const store = openSqliteCaStore(file);
   try {
     const operatorTrustDomain = store.getMeta(MetaKey.operatorTrustDomain)?.toString("utf8");

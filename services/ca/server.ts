@@ -7,7 +7,7 @@ import { bundleOf, servedTrustDomains } from "./bundles.js";
 import type { CaConfig } from "./config.js";
 import type { CaContext } from "./context.js";
 import { issueOperatorCredential } from "./credentials.js";
-import { openCaContext } from "./init.js";
+import { openCaContext, requireCaStore } from "./init.js";
 import { loadKek, resolveKekFile, type Kek } from "./kek.js";
 import { RedisRevocationBus, redisConnectionFromConfig, describeRedisTarget, type RevocationBus } from "../core/revocation/index.js";
 import { busRevocationPublisher, type RevocationPublisher } from "./revocation-publisher.js";
@@ -73,6 +73,8 @@ function trustedCasPem(ctx: CaContext): string {
  */
 export async function startCaService(config: CaConfig, deps: CaServiceDeps): Promise<RunningCaService> {
   const logger = componentLogger(deps.logger, "ca");
+  // Checked before the KEK, whose error would send the operator the wrong way on an empty data_dir.
+  requireCaStore(config.data_dir);
   const kek = deps.kek ?? loadKek({ kekFile: resolveKekFile(config.kek_file, config.data_dir, deps.env ?? process.env), env: deps.env });
   // A bus created from the config belongs to this service and closes with it.
   let ownedBus: RevocationBus | undefined;

@@ -55,6 +55,13 @@ describe("operator services as separate processes", function () {
   });
 
   describe("ewii init", () => {
+    it("ca on empty dir names ewii init", async () => {
+      const result = await runEwii(["ca", "--data-dir", "empty", "--listen", "127.0.0.1:0"], { cwd });
+
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /^ewii: ERR_CA_NOT_INITIALIZED: .*"ewii init --data-dir empty"/);
+    });
+
     it("creates the trust domain", async () => {
       const result = await runEwii(["init", "--data-dir", DATA_DIR], { cwd });
 
