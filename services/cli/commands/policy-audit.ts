@@ -40,7 +40,7 @@ export function registerPolicyAuditCommands(program: Command, globals: () => Glo
   const audit = program.command("audit").description("audit service and audit log");
   audit
     .command("tail")
-    .description("stream audit records as they are appended")
+    .description("stream audit records as they are appended (with --json, one JSON object per line)")
     .option("--after <sequence>", "start after this sequence (default: only new records)", (v) => parseIntOption(v, "--after"))
     .action(async (options: { after?: number }) => {
       const context = cliContext(globals());
@@ -58,7 +58,7 @@ export function registerPolicyAuditCommands(program: Command, globals: () => Glo
     });
   audit
     .command("query")
-    .description("print stored audit records that match the filters")
+    .description("print stored audit records that match the filters (with --json, one JSON object per line)")
     .option("--tenant <name>", "tenant")
     .option("--principal <spiffe-id>", "caller SPIFFE ID")
     .option("--client <spiffe-id>", "client SPIFFE ID")

@@ -71,6 +71,7 @@ export function registerServeCommands(program: Command, globals: () => GlobalOpt
       for (const credential of result.credentials) process.stdout.write(`  ${credential.spiffeId}  ${credential.paths.dir}\n`);
       if (kekFile !== undefined) process.stdout.write(`key-encryption key: ${resolve(kekFile)} (keep it safe; the CA cannot start without it)\n`);
       process.stdout.write(`service addresses for the CLI: ${resolve(endpointsFile)} (the default ports 7401 to 7405; edit it if the services listen elsewhere)\n`);
+      process.stdout.write(`next: start the CA with "ewii ca --data-dir ${options.dataDir}", then policy, audit, relay and hub (configs in examples/operator/)\n`);
     });
 
   program
