@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { Effect, PolicyServiceClient } from "../../gen/ewii/policy/v1/policy.js";
-import { errorCodeOf } from "../../services/core/errors.js";
+import { errorCodeOf, isEwiiError } from "../../services/core/errors.js";
 import { TlsMaterialSource, callUnary, channelOptions, createClientCredentials, dialTarget, type TlsMaterial } from "../../services/core/grpc/index.js";
 import { silentLogger } from "../../services/core/log.js";
 import { applyPolicyFile } from "../../services/policy/apply-cli.js";
@@ -217,6 +217,14 @@ describe("policy service over mTLS", () => {
     writeFileSync(file, "version: 1\noperator_trust_domain: operator.example\ncatalog: {}\nrules:\n  - name: r\n");
     // A port that was just freed has no server, so a network call would fail with UNAVAILABLE instead.
     const offline = harness.client(await materialFor(harness.operatorCa, "/admin/alice", harness.operatorCa), `127.0.0.1:${await freePort()}`);
-    await assert.rejects(applyPolicyFile(file, offline, { print: () => undefined }), (err: unknown) => errorCodeOf(err) === undefined && (err as { code: string }).code === "ERR_POLICY_INVALID");
+    const err = await applyPolicyFile(file, offline, { print: () => undefined }).then(
+      () => assert.fail("expected the invalid document to be rejected"),
+      (rejected: unknown) => rejected,
+    );
+
+    // A local EwiiError, not a gRPC ServiceError: a dial would have failed with UNAVAILABLE and carried call metadata.
+    assert.ok(isEwiiError(err), `expected a local EwiiError, got ${String(err)}`);
+    assert.equal(errorCodeOf(err), "ERR_POLICY_INVALID");
+    assert.equal((err as { metadata?: unknown }).metadata, undefined);
   });
 });
