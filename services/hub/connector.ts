@@ -4,9 +4,9 @@ import type { ClientDuplexStream } from "@grpc/grpc-js";
 import type { OpenSessionRequest, OpenSessionResponse } from "../../gen/ewii/relay/v1/relay.js";
 import { RelayServiceClient } from "../../gen/ewii/relay/v1/relay.js";
 import { EwiiError, asError, errorCodeOf, isEwiiError } from "../core/errors.js";
-import { channelOptions, createClientCredentials, dialTarget } from "../core/grpc/index.js";
+import { callUnary, channelOptions, createClientCredentials, dialTarget } from "../core/grpc/index.js";
 import { LogField, type Logger } from "../core/log.js";
-import type { RouteRegistry } from "../core/routes/index.js";
+import type { RouteEntry, RouteRegistry } from "../core/routes/index.js";
 import { HandshakeReplayCache, HubHandshake, type PeerVerifier } from "../core/session/index.js";
 import { HubConnection } from "./connection.js";
 import type { ClientConnection, ClientConnector } from "./ports.js";
@@ -34,6 +34,8 @@ export interface SessionConnectorOptions {
 }
 
 const RELAY_PATH = "/service/relay";
+/** Deadline of a ListStreams call to one relay, in milliseconds. */
+const LIST_STREAMS_DEADLINE_MS = 3_000;
 
 /**
  * Opens end-to-end sessions to clients through the relays that hold their
@@ -61,6 +63,34 @@ export class SessionConnector implements ClientConnector {
     }
     if (signal.aborted) throw signal.reason;
     return opening;
+  }
+
+  /**
+   * Asks each static relay for the client streams it holds, so ListClients
+   * works without a shared route registry. A relay that does not answer is
+   * logged and left out.
+   */
+  async listStaticRelayStreams(): Promise<RouteEntry[]> {
+    const lists = await Promise.all(
+      this.options.staticRelays.map(async (address) => {
+        const client = this.relayClient(address);
+        try {
+          const response = await callUnary(client.listStreams.bind(client), {}, { deadlineMs: LIST_STREAMS_DEADLINE_MS });
+          return response.streams.map((stream) => ({
+            clientSpiffeId: stream.spiffeId,
+            tenant: stream.tenant,
+            relayId: stream.relayId,
+            serial: stream.serial,
+            connectedAt: stream.connectedAt ?? new Date(0),
+            expiresAt: new Date(Date.now() + LIST_STREAMS_DEADLINE_MS),
+          }));
+        } catch (err) {
+          this.options.logger.warn("relay did not list its streams", { relay_address: address, [LogField.cause]: asError(err).message });
+          return [];
+        }
+      }),
+    );
+    return lists.flat();
   }
 
   /** Drops cached relay channels, for example after the hub's SVID was renewed. */

@@ -168,7 +168,11 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
       if (ageMs > config.max_policy_age_ms) return `the policy snapshot is ${ageMs} ms old (limit ${config.max_policy_age_ms} ms); check the policy service`;
       return undefined;
     },
-    listRoutes: () => routeRegistry.list(),
+    listRoutes: async () => {
+      const [registered, held] = await Promise.all([routeRegistry.list(), connector.listStaticRelayStreams()]);
+      const seen = new Set(registered.map((route) => `${route.clientSpiffeId} ${route.relayId}`));
+      return [...registered, ...held.filter((route) => !seen.has(`${route.clientSpiffeId} ${route.relayId}`))];
+    },
   });
   const hubQueries = queries;
   server = await startGrpcServer({
