@@ -222,7 +222,7 @@ describe("policy service over mTLS", () => {
       (rejected: unknown) => rejected,
     );
 
-    // A local EwiiError, not a gRPC ServiceError: a dial would have failed with UNAVAILABLE and carried call metadata.
+    // A local EwiiError shows that no dial happened, because a failed dial rejects with UNAVAILABLE and call metadata.
     assert.ok(isEwiiError(err), `expected a local EwiiError, got ${String(err)}`);
     assert.equal(errorCodeOf(err), "ERR_POLICY_INVALID");
     assert.equal((err as { metadata?: unknown }).metadata, undefined);
