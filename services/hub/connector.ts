@@ -129,7 +129,7 @@ export class SessionConnector implements ClientConnector {
         this.options.logger.warn("session through relay failed; trying the next relay", { [LogField.clientSpiffeId]: clientSpiffeId, relay_address: candidate.address, [LogField.cause]: asError(err).message });
       }
     }
-    throw new EwiiError("ERR_CLIENT_UNREACHABLE", `client ${clientSpiffeId} is not reachable through any relay (${failures.join("; ") || "no relay holds a route to it"}); check that the client runs and is connected`, { status: status.UNAVAILABLE });
+    throw new EwiiError("ERR_CLIENT_UNREACHABLE", `client ${clientSpiffeId} is not reachable through any relay (${failures.join("; ") || "no relay holds a route to it"}); check that the client is running and connected, and enroll it again if it was revoked`, { status: status.UNAVAILABLE });
   }
 
   private relayClient(address: string): RelayServiceClient {

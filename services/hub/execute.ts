@@ -7,6 +7,7 @@ import { EwiiError, asError, isEwiiError } from "../core/errors.js";
 import type { PeerIdentity, ServerStreamContext } from "../core/grpc/index.js";
 import { LogField } from "../core/log.js";
 import { canonicalParamsBytes, RowDigest, verifySummarySignature } from "../client/query/summary.js";
+import { MAX_PARAMS_BYTES } from "../audit/params.js";
 import type { AuditAppender, ClientConnection, ClientConnector, HubDecision, PolicyGate } from "./ports.js";
 
 export interface ExecuteDeps {
@@ -82,6 +83,8 @@ export async function executeQuery(request: ExecuteQueryRequest, ctx: ServerStre
   }
 
   const clientSpiffeId = resolveClientId(request.tenant, request.client, deps.operatorTrustDomain);
+  const paramsRawJson = paramsJson(request.params);
+  checkParamsSize(request.params, paramsRawJson);
   const requestId = randomBytes(16);
   const paramsSalt = randomBytes(32);
   const requestIdHex = requestId.toString("hex");
@@ -96,7 +99,7 @@ export async function executeQuery(request: ExecuteQueryRequest, ctx: ServerStre
     clientSpiffeId,
     dataset: request.dataset,
     queryId: request.queryId,
-    paramsRawJson: paramsJson(request.params),
+    paramsRawJson,
     decision: decision.effect,
     rule: decision.rule,
     policyVersion: BigInt(decision.policyVersion),
@@ -156,6 +159,21 @@ export async function executeQuery(request: ExecuteQueryRequest, ctx: ServerStre
     }
     throw error;
   }
+}
+
+/**
+ * Rejects parameters whose JSON form is larger than the audit service
+ * accepts, naming the largest one, so the caller sees its own mistake and
+ * not an audit failure.
+ */
+function checkParamsSize(params: Record<string, Value>, json: string): void {
+  const bytes = Buffer.byteLength(json, "utf8");
+  if (bytes <= MAX_PARAMS_BYTES) return;
+  const sizes = Object.keys(params).map((name) => [name, Buffer.byteLength(paramsJson({ [name]: params[name] }), "utf8")] as const);
+  const [largest, largestBytes] = sizes.reduce((a, b) => (b[1] > a[1] ? b : a));
+  throw new EwiiError("ERR_PARAMS_TOO_LARGE", `parameters take ${bytes} bytes, above the limit of ${MAX_PARAMS_BYTES}; the largest is "${largest}" (${largestBytes} bytes): send a shorter value`, {
+    status: status.INVALID_ARGUMENT,
+  });
 }
 
 async function appendOrRefuse(audit: AuditAppender, record: Partial<AuditRecord>, signal: AbortSignal | undefined): Promise<number[]> {

@@ -119,6 +119,16 @@ describe("query path end to end", function () {
       await expectRefusal(hubQuery(stack, DEMO_CLIENT_PATH, "customer_invoices", { customer_id: { stringValue: "1; DROP TABLE Invoice" } }), "ERR_POLICY_DENIED");
     });
 
+    it("oversized parameter names the parameter", async () => {
+      const started = stack.client.endpoint.counters.queriesStarted;
+      await assert.rejects(hubQuery(stack, DEMO_CLIENT_PATH, "top_tracks_by_genre", { genre: { stringValue: "x".repeat(100_000) }, limit: { intValue: 5n } }), (err: { details?: string }) => {
+        assert.equal(errorCodeOf(err), "ERR_PARAMS_TOO_LARGE");
+        assert.match(err.details ?? "", /"genre"/);
+        return true;
+      });
+      assert.equal(stack.client.endpoint.counters.queriesStarted, started);
+    });
+
     it("unknown client is unreachable", async () => {
       await expectRefusal(hubQuery(stack, "/client/nowhere", "revenue_by_country"), "ERR_CLIENT_UNREACHABLE");
     });
