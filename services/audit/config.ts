@@ -33,6 +33,8 @@ export const auditConfigSchema = z.strictObject({
   operator_trust_domain: trustDomain.default("operator.example"),
   /** Directory with the service's svid.pem (chain, leaf first), key.pem and bundle.pem (trusted CAs); read again when they change. */
   credentials_dir: z.string().min(1),
+  /** CA service address; when set, the service renews its own SVID at half-life into `credentials_dir`. */
+  ca_address: hostPort.optional(),
   /**
    * File holding the params HMAC key, hexadecimal or base64, at least 32
    * bytes. EWII_AUDIT_HMAC_KEY overrides it; without either, a key is
@@ -60,6 +62,7 @@ export const AUDIT_ENV_KEYS = {
   listen: "EWII_AUDIT_LISTEN",
   data_dir: "EWII_AUDIT_DATA_DIR",
   credentials_dir: "EWII_AUDIT_CREDENTIALS_DIR",
+  ca_address: "EWII_CA_ADDRESS",
   hmac_key_file: "EWII_AUDIT_HMAC_KEY_FILE",
   operator_trust_domain: "EWII_OPERATOR_TRUST_DOMAIN",
   log_level: "EWII_LOG_LEVEL",

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { startOwnSvidRenewal } from "../core/workload/own-renewal.js";
 import type { KeyObject } from "node:crypto";
 import type { AuditRecord } from "../../gen/ewii/audit/v1/audit.js";
 import { AuditServiceService } from "../../gen/ewii/audit/v1/audit.js";
@@ -88,6 +89,7 @@ export async function startAuditService(config: AuditConfig, deps: AuditServiceD
       services: [{ definition: AuditServiceService, implementation: (rpc) => service.implementation(rpc), healthName: AUDIT_HEALTH_NAME }],
     });
     const running = server;
+    const renewer = startOwnSvidRenewal(config, logger);
     logger.info("audit service started", { address: running.address, log_id: log.logId, sequence: log.head.sequence.toString(10) });
     return {
       log,
@@ -95,6 +97,7 @@ export async function startAuditService(config: AuditConfig, deps: AuditServiceD
       service,
       server: running,
       close: async () => {
+        renewer?.stop();
         await running.close();
         ownTls?.close();
         // The log closes first so that the sinks also export its final checkpoint.

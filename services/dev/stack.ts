@@ -103,12 +103,12 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     const ca = await startCaService(loadCaConfig(undefined, { data_dir: home, kek_file: kekFile, listen: listenAt(options.basePort, 0), operator_trust_domain: OPERATOR_TRUST_DOMAIN }), { logger, revocationBus });
     closers.push(() => ca.close());
 
-    const policyConfig = loadPolicyConfig(undefined, { listen: listenAt(options.basePort, 1), data_dir: join(home, "policy"), credentials_dir: credentials("policy"), operator_trust_domain: OPERATOR_TRUST_DOMAIN });
+    const policyConfig = loadPolicyConfig(undefined, { listen: listenAt(options.basePort, 1), data_dir: join(home, "policy"), credentials_dir: credentials("policy"), ca_address: ca.address, operator_trust_domain: OPERATOR_TRUST_DOMAIN });
     mkdirSync(policyConfig.data_dir, { recursive: true, mode: 0o700 });
     const policy = await startPolicyService(policyConfig, { logger, verifyPeer: operatorPeerVerifier(policyConfig.credentials_dir, OPERATOR_TRUST_DOMAIN) });
     closers.push(() => policy.close());
 
-    const auditConfig = loadAuditConfig(undefined, { listen: listenAt(options.basePort, 2), data_dir: join(home, "audit"), credentials_dir: credentials("audit"), operator_trust_domain: OPERATOR_TRUST_DOMAIN });
+    const auditConfig = loadAuditConfig(undefined, { listen: listenAt(options.basePort, 2), data_dir: join(home, "audit"), credentials_dir: credentials("audit"), ca_address: ca.address, operator_trust_domain: OPERATOR_TRUST_DOMAIN });
     mkdirSync(auditConfig.data_dir, { recursive: true, mode: 0o700 });
     const audit = await startAuditService(auditConfig, { logger, verifyPeer: operatorPeerVerifier(auditConfig.credentials_dir, OPERATOR_TRUST_DOMAIN) });
     closers.push(() => audit.close());

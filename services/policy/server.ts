@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { startOwnSvidRenewal } from "../core/workload/own-renewal.js";
 import { z } from "zod";
 import { PolicyServiceService } from "../../gen/ewii/policy/v1/policy.js";
 import { hostPort, loadConfig } from "../core/config.js";
@@ -17,6 +18,8 @@ export const policyConfigSchema = z.strictObject({
   operator_trust_domain: z.string().regex(TRUST_DOMAIN, 'use a trust domain name such as "operator.example"').default("operator.example"),
   /** Directory with the service's svid.pem (chain, leaf first), key.pem and bundle.pem (trusted CAs); read again when they change. */
   credentials_dir: z.string().min(1),
+  /** CA service address; when set, the service renews its own SVID at half-life into `credentials_dir`. */
+  ca_address: hostPort.optional(),
   log_level: z.enum(["error", "warn", "info", "debug"]).default("info"),
 });
 
@@ -26,6 +29,7 @@ export const POLICY_ENV_KEYS = {
   listen: "EWII_POLICY_LISTEN",
   data_dir: "EWII_POLICY_DATA_DIR",
   credentials_dir: "EWII_POLICY_CREDENTIALS_DIR",
+  ca_address: "EWII_CA_ADDRESS",
   operator_trust_domain: "EWII_OPERATOR_TRUST_DOMAIN",
   log_level: "EWII_LOG_LEVEL",
 };
@@ -80,12 +84,14 @@ export async function startPolicyService(config: PolicyConfig, deps: PolicyServi
       verifyPeer: deps.verifyPeer,
       services: [{ definition: PolicyServiceService, implementation: (rpc) => service.implementation(rpc), healthName: "ewii.policy.v1.PolicyService" }],
     });
+    const renewer = startOwnSvidRenewal(config, logger);
     logger.info("policy service started", { address: server.address, version: service.current()?.record.version ?? 0 });
     return {
       service,
       server,
       store,
       close: async () => {
+        renewer?.stop();
         await server.close();
         ownTls?.close();
         store.close();
