@@ -22,18 +22,29 @@ import { defaultEndpoints, ENDPOINTS_FILE, writeEndpoints } from "../home.js";
 /** Operator services `ewii init` issues SVIDs for. */
 export const OPERATOR_SERVICES = ["ca", "policy", "audit", "relay", "hub"];
 
+/** Period of the timer that keeps a long-running command's event loop alive. Its callback does nothing. */
+const KEEP_ALIVE_INTERVAL_MS = 60_000;
+
 /** Keeps a long-running command alive until SIGINT or SIGTERM, then closes it. */
 export async function runUntilSignal(logger: Logger, close: () => Promise<void>): Promise<void> {
-  await new Promise<void>((done) => {
-    const stop = (signal: string): void => {
-      logger.info("stopping", { signal });
-      close()
-        .catch((err: unknown) => logger.error("shutdown failed", { cause: String(err) }))
-        .finally(done);
-    };
-    process.once("SIGINT", () => stop("SIGINT"));
-    process.once("SIGTERM", () => stop("SIGTERM"));
-  });
+  // A pending promise does not keep Node running. A client whose relays are
+  // all unreachable has only unref'd reconnect timers left, so without this
+  // ref'd interval it would exit silently before its first query.
+  const keepAlive = setInterval(() => undefined, KEEP_ALIVE_INTERVAL_MS);
+  try {
+    await new Promise<void>((done) => {
+      const stop = (signal: string): void => {
+        logger.info("stopping", { signal });
+        close()
+          .catch((err: unknown) => logger.error("shutdown failed", { cause: String(err) }))
+          .finally(done);
+      };
+      process.once("SIGINT", () => stop("SIGINT"));
+      process.once("SIGTERM", () => stop("SIGTERM"));
+    });
+  } finally {
+    clearInterval(keepAlive);
+  }
 }
 
 /** A verifier for operator-only services: peers must hold an SVID of the operator trust domain. */
