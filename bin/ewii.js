@@ -7,5 +7,5 @@ register();
 // files too, and fork() passes process.execArgv on. The loader is named by
 // its file URL so that it resolves from any working directory.
 process.execArgv.push("--import", import.meta.resolve("tsx"));
-const { main } = await import("../services/cli/main.ts");
-process.exit(await main(process.argv));
+const { main, exitAfterFlush } = await import("../services/cli/main.ts");
+await exitAfterFlush(await main(process.argv));

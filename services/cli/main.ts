@@ -60,7 +60,24 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** Resolves once `stream` has handed every earlier write to the operating system. */
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  if (stream.destroyed || !stream.writable) return Promise.resolve();
+  // Writes complete in order, so the callback of an empty write runs after all earlier ones.
+  return new Promise((resolve) => stream.write("", () => resolve()));
+}
+
+/**
+ * Exits with `code` after stdout and stderr are flushed. Exiting explicitly
+ * stops open gRPC channels from keeping a finished command alive, but on
+ * Linux writes to a pipe are asynchronous, and `process.exit` right after a
+ * large write cuts the output at the pipe buffer (64 KiB).
+ */
+export async function exitAfterFlush(code: number): Promise<never> {
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  process.exit(code);
+}
+
 if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith("services/cli/main.ts")) {
-  // Exit explicitly: open gRPC channels would otherwise keep a finished command alive.
-  main(process.argv).then((code) => process.exit(code));
+  await exitAfterFlush(await main(process.argv));
 }

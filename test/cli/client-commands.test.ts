@@ -1,10 +1,37 @@
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { silentLogger } from "../../services/core/log.js";
 import { startDevStack, type DevStack } from "../../services/dev/stack.js";
-import { freePort, makeTempDir, startEwii } from "./helpers.js";
+import { EWII_BIN, freePort, makeTempDir, REPO_ROOT, startEwii, type EwiiResult } from "./helpers.js";
+
+/** Reads a whole JSON document from stdin and prints its row count, so the test sees what a pipe reader sees. */
+const JSON_PIPE_READER = `
+let text = "";
+process.stdin.setEncoding("utf8");
+process.stdin.on("data", (chunk) => (text += chunk));
+process.stdin.on("end", () => {
+  const body = JSON.parse(text);
+  process.stdout.write(JSON.stringify({ bytes: Buffer.byteLength(text), rows: body.rows.length, rowCount: body.summary.rowCount }));
+});
+`;
+
+/** Runs `ewii --json query ... | node -e JSON_PIPE_READER` in a shell, so ewii writes into a real pipe. */
+function runPipedQuery(home: string, queryArgs: string[]): Promise<EwiiResult> {
+  const script = `"$NODE" "$EWII_BIN" --home "$EWII_TEST_HOME" --json query ${queryArgs.join(" ")} | "$NODE" -e "$READER"`;
+  const env = { ...process.env, NODE: process.execPath, EWII_BIN, EWII_TEST_HOME: home, READER: JSON_PIPE_READER };
+  return new Promise((resolve, reject) => {
+    execFile("bash", ["-c", `set -o pipefail; ${script}`], { env, cwd: REPO_ROOT, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      if (err !== null && typeof err.code !== "number") {
+        reject(err);
+        return;
+      }
+      resolve({ code: err === null ? 0 : (err.code as number), stdout, stderr });
+    });
+  });
+}
 
 describe("ewii client commands", function () {
   this.timeout(180_000);
@@ -46,6 +73,18 @@ describe("ewii client commands", function () {
       }
 
       assert.equal(client.child.exitCode, 0, client.output());
+    });
+  });
+
+  describe("query output", () => {
+    it("large --json result survives a pipe", async () => {
+      const result = await runPipedQuery(stack.home, ["--tenant", "acme", "--client", "/client/site-1", "--dataset", "chinook", "invoice_lines_all"]);
+
+      assert.equal(result.code, 0, result.stderr);
+      const read = JSON.parse(result.stdout) as { bytes: number; rows: number; rowCount: number };
+      assert.ok(read.bytes > 64 * 1024, `only ${read.bytes} bytes: the output must exceed one pipe buffer`);
+      assert.equal(read.rows, 2240);
+      assert.equal(read.rowCount, 2240);
     });
   });
 });
