@@ -1,7 +1,7 @@
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import type { Logger } from "../core/log.js";
 import { EwiiError } from "../core/errors.js";
-import { createRootCa, generateKeyPair, type SigningCa } from "../core/identity/index.js";
+import { createRootCa, generateKeyPair, NOT_BEFORE_BACKDATE_MS, type SigningCa } from "../core/identity/index.js";
 import { CaErrorCode } from "./errors.js";
 import type { Kek } from "./kek.js";
 import type { RevocationPublisher } from "./revocation-publisher.js";
@@ -13,8 +13,6 @@ export const DEFAULT_CA_VALIDITY_MS = 10 * 365 * 24 * 3600 * 1000;
 export const DEFAULT_SVID_TTL_MS = 24 * 3600 * 1000;
 /** Shortest SVID lifetime accepted: one minute. */
 export const MIN_SVID_TTL_MS = 60 * 1000;
-/** How far before "now" a certificate's notBefore is set, to absorb clock skew between hosts. */
-export const NOT_BEFORE_BACKDATE_MS = 60 * 1000;
 
 /** Meta table keys. */
 export const MetaKey = {

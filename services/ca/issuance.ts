@@ -2,10 +2,10 @@ import { createHash } from "node:crypto";
 import { status } from "@grpc/grpc-js";
 import { EwiiError } from "../core/errors.js";
 import { LogField } from "../core/log.js";
-import { issueX509Svid, parseCsr, SpiffeId } from "../core/identity/index.js";
-import { activeCaOf, NOT_BEFORE_BACKDATE_MS, signingCaOf, type CaContext } from "./context.js";
+import { issueX509Svid, NOT_BEFORE_BACKDATE_MS, parseCsr, SpiffeId } from "../core/identity/index.js";
+import { activeCaOf, signingCaOf, type CaContext } from "./context.js";
 import { CaErrorCode, failedPrecondition, unauthenticated } from "./errors.js";
-import { findRevocation } from "./revocations.js";
+import { certificateIssueTime, findRevocation } from "./revocations.js";
 import { requireEnabled } from "./tenants.js";
 import { consumeJoinToken, parseJoinToken } from "./tokens.js";
 import type { IssuedBy, SvidRecord } from "./store.js";
@@ -31,12 +31,6 @@ function sha256(data: Uint8Array): Buffer {
   return createHash("sha256").update(data).digest();
 }
 
-/**
- * Signs an SVID for `spiffeId` with the active CA of its trust domain and
- * records it. Call inside a store transaction when a token or other state
- * changes with it. The lifetime is `ttlMs` (default: the configured SVID
- * lifetime), cut at the CA's own notAfter.
- */
 /** DNS SANs of operator service SVIDs, so grpcurl and other host-name-checking tools can verify them. */
 export const SERVICE_DNS_NAMES = ["localhost"] as const;
 
@@ -44,6 +38,34 @@ function isOperatorService(ctx: CaContext, spiffeId: SpiffeId): boolean {
   return spiffeId.trustDomain === ctx.operatorTrustDomain && spiffeId.hasPathPrefix("/service");
 }
 
+/**
+ * Returns the notBefore of a new SVID: NOT_BEFORE_BACKDATE_MS before `now`,
+ * cut to whole seconds as the certificate encodes it. Revocations are
+ * judged by notBefore plus the backdate, which the cut places up to a
+ * second before `now`. When a revocation of this identity falls inside
+ * that second, notBefore moves to the next second, so that the new SVID
+ * is not covered by a revocation made before it was issued.
+ */
+function notBeforeFor(ctx: CaContext, request: { spiffeId: SpiffeId; tenant: string | null }, now: Date): Date {
+  const cutMs = Math.floor((now.getTime() - NOT_BEFORE_BACKDATE_MS) / 1000) * 1000;
+  const covering = ctx.store.findCoveringRevocation({
+    spiffeId: request.spiffeId.toString(),
+    // No serial is empty, so serial revocations never match here.
+    serial: "",
+    tenant: request.tenant,
+    issuedAt: certificateIssueTime(new Date(cutMs)),
+  });
+  // A revocation later than `now` (a clock set back) still covers the SVID, on the CA and on relays alike.
+  const sameSecond = covering !== undefined && covering.revokedAt.getTime() <= now.getTime();
+  return new Date(sameSecond ? cutMs + 1000 : cutMs);
+}
+
+/**
+ * Signs an SVID for `spiffeId` with the active CA of its trust domain and
+ * records it. Call inside a store transaction when a token or other state
+ * changes with it. The lifetime is `ttlMs` (default: the configured SVID
+ * lifetime), cut at the CA's own notAfter.
+ */
 export function issueSvid(
   ctx: CaContext,
   request: { spiffeId: SpiffeId; publicKeySpkiDer: Buffer; issuedBy: IssuedBy; tenant: string | null; ttlMs?: number },
@@ -55,7 +77,7 @@ export function issueSvid(
       status: status.FAILED_PRECONDITION,
     });
   }
-  const notBefore = new Date(now.getTime() - NOT_BEFORE_BACKDATE_MS);
+  const notBefore = notBeforeFor(ctx, request, now);
   const wanted = now.getTime() + (request.ttlMs ?? ctx.svidTtlMs);
   const notAfter = new Date(Math.min(wanted, ca.notAfter.getTime()));
   const issued = issueX509Svid({
@@ -74,8 +96,7 @@ export function issueSvid(
     caId: ca.id,
     publicKeySha256: sha256(request.publicKeySpkiDer),
     issuedAt: now,
-    // Whole seconds, as the certificate encodes them.
-    notBefore: new Date(Math.floor(notBefore.getTime() / 1000) * 1000),
+    notBefore,
     notAfter: new Date(Math.floor(notAfter.getTime() / 1000) * 1000),
     issuedBy: request.issuedBy,
   };

@@ -1,7 +1,7 @@
 import { status } from "@grpc/grpc-js";
 import { EwiiError } from "../core/errors.js";
 import { LogField } from "../core/log.js";
-import { SpiffeId } from "../core/identity/index.js";
+import { NOT_BEFORE_BACKDATE_MS, SpiffeId } from "../core/identity/index.js";
 import { CaErrorCode, invalidArgument, notFound } from "./errors.js";
 import type { CaContext } from "./context.js";
 import type { RevocationRecord, RevocationTargetKind, RevocationTargetRecord } from "./store.js";
@@ -131,6 +131,15 @@ export interface RevocationCheck {
 }
 
 /**
+ * Returns the issue time of an SVID as its certificate shows it: notBefore
+ * (whole seconds) plus the backdate. Relays and hubs see only the
+ * certificate, so the CA judges revocations by the same time.
+ */
+export function certificateIssueTime(notBefore: Date): Date {
+  return new Date(notBefore.getTime() + NOT_BEFORE_BACKDATE_MS);
+}
+
+/**
  * Returns the revocation that covers a certificate, or undefined. A serial
  * this CA never issued counts as issued at the epoch, so any matching
  * SPIFFE ID, prefix or tenant revocation covers it.
@@ -142,7 +151,7 @@ export function findRevocation(ctx: CaContext, check: RevocationCheck): Revocati
     spiffeId: check.spiffeId,
     serial: check.serial,
     tenant,
-    issuedAt: svid?.issuedAt ?? new Date(0),
+    issuedAt: svid === undefined ? new Date(0) : certificateIssueTime(svid.notBefore),
   });
 }
 

@@ -81,7 +81,7 @@ export interface RevocationSubject {
   spiffeId: string;
   serial: string;
   tenant: string | null;
-  /** When the CA issued the certificate; revocations cover only earlier issuance, except by serial. */
+  /** Issue time as the certificate shows it (notBefore plus the backdate); revocations cover only issuance at or before them, except by serial. */
   issuedAt: Date;
 }
 

@@ -13,3 +13,4 @@ export type { CreateCrlOptions, RevokedSerial } from "./crl.js";
 export { derToPem, pemToDerList, privateKeyToPem } from "./pem.js";
 export { serialHex, serialHexFromBytes } from "./serial.js";
 export { IdentityErrorCode } from "./errors.js";
+export { NOT_BEFORE_BACKDATE_MS } from "./validity.js";

@@ -1,11 +1,12 @@
 import type { Revocation } from "../../../gen/ewii/ca/v1/ca.js";
+import { NOT_BEFORE_BACKDATE_MS } from "../identity/index.js";
 
 /** The certificate facts a deny-set check needs about a peer. */
 export interface DenyCheckSubject {
   spiffeId: string;
   trustDomain: string;
   serial: string;
-  /** Start of the certificate's validity; SVIDs issued after a SPIFFE ID revocation stay valid. */
+  /** Start of the certificate's validity. SVIDs issued after a SPIFFE ID, prefix or tenant revocation stay valid. */
   notBefore?: Date;
 }
 
@@ -121,10 +122,15 @@ function toEntry(revocation: Revocation): Entry | undefined {
   return undefined;
 }
 
-// A SPIFFE ID revocation covers certificates issued up to the revocation, so a
-// client re-enrolled afterwards with a new join token is not denied.
+/**
+ * Tests whether the CA issued the certificate at or before the revocation,
+ * the rule the CA applies to SPIFFE ID, prefix and tenant revocations. The
+ * CA sets notBefore NOT_BEFORE_BACKDATE_MS before the issue time (in whole
+ * seconds), so comparing notBefore alone would deny an SVID re-enrolled
+ * within a minute after the revocation, which the CA reports valid.
+ */
 function issuedBefore(subject: DenyCheckSubject, entry: Entry): boolean {
-  return subject.notBefore === undefined || subject.notBefore.getTime() <= entry.revokedAt.getTime();
+  return subject.notBefore === undefined || subject.notBefore.getTime() + NOT_BEFORE_BACKDATE_MS <= entry.revokedAt.getTime();
 }
 
 /** Matches "spiffe://td/a/b" against prefix "spiffe://td/a" or "spiffe://td/a/" on segment boundaries. */
