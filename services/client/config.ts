@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { accessSync, constants, readFileSync, statSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
@@ -143,10 +143,13 @@ export function finishClientConfig(config: ClientConfig, baseDir: string, source
     }
     for (const [id, query] of Object.entries(queries)) checkPlaceholders(query, `datasets.${name}.queries.${id}`, queriesFile ?? source);
 
-    datasets[name] =
-      dataset.engine === "sqlite"
-        ? { ...dataset, path: resolve(baseDir, dataset.path), queries, queries_file: queriesFile }
-        : { ...dataset, queries, queries_file: queriesFile };
+    if (dataset.engine === "sqlite") {
+      const path = resolve(baseDir, dataset.path);
+      checkSqliteFile(path, `datasets.${name}.path`, source);
+      datasets[name] = { ...dataset, path, queries, queries_file: queriesFile };
+    } else {
+      datasets[name] = { ...dataset, queries, queries_file: queriesFile };
+    }
   }
   return { ...config, identity_dir: resolve(baseDir, config.identity_dir), datasets };
 }
@@ -215,6 +218,23 @@ function readQueriesFile(file: string, key: string, source: string): Record<stri
     throw new EwiiError("ERR_CONFIG_INVALID", `invalid queries file: ${problems.join("; ")}`);
   }
   return result.data.queries;
+}
+
+/**
+ * Checks that a SQLite dataset file exists and is readable, so a wrong path
+ * fails at start rather than at the first query. The client opens it
+ * read-only and never creates it.
+ */
+function checkSqliteFile(path: string, key: string, source: string): void {
+  try {
+    if (!statSync(path).isFile()) throw configError(source, key, `${path} is not a regular file; point path at the SQLite database file`);
+    accessSync(path, constants.R_OK);
+  } catch (err) {
+    if (err instanceof EwiiError) throw err;
+    const code = (err as NodeJS.ErrnoException).code ?? "unknown error";
+    const fix = code === "ENOENT" ? "check the path, which is resolved against the config file's folder" : "check the file's permissions for the user running the client";
+    throw configError(source, key, `cannot read the SQLite file ${path} (${code}); ${fix}`, err);
+  }
 }
 
 function checkPlaceholders(query: QueryConfig, key: string, source: string): void {

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { silentLogger } from "../../services/core/log.js";
 import { startDevStack, type DevStack } from "../../services/dev/stack.js";
-import { EWII_BIN, freePort, makeTempDir, REPO_ROOT, startEwii, type EwiiResult } from "./helpers.js";
+import { EWII_BIN, freePort, makeTempDir, REPO_ROOT, runEwii, startEwii, type EwiiResult } from "./helpers.js";
 
 /** Reads a whole JSON document from stdin and prints its row count, so the test sees what a pipe reader sees. */
 const JSON_PIPE_READER = `
@@ -31,6 +31,12 @@ function runPipedQuery(home: string, queryArgs: string[]): Promise<EwiiResult> {
       resolve({ code: err === null ? 0 : (err.code as number), stdout, stderr });
     });
   });
+}
+
+function assertFailure(result: EwiiResult, code: string, mentions: string[]): void {
+  assert.notEqual(result.code, 0, `expected a non-zero exit, stdout:\n${result.stdout}`);
+  assert.match(result.stderr, new RegExp(`^ewii: ${code}: `), result.stderr);
+  for (const text of mentions) assert.ok(result.stderr.includes(text), `expected "${text}" in: ${result.stderr}`);
 }
 
 describe("ewii client commands", function () {
@@ -73,6 +79,15 @@ describe("ewii client commands", function () {
       }
 
       assert.equal(client.child.exitCode, 0, client.output());
+    });
+
+    it("rejects a missing SQLite file at start", async () => {
+      const missing = join(dir.path, "nope.sqlite");
+      const file = clientConfigFile("missing-sqlite", {}, { path: missing });
+
+      const result = await runEwii(["client", "run", "--config", file]);
+
+      assertFailure(result, "ERR_CONFIG_INVALID", ["datasets.chinook.path", missing]);
     });
   });
 

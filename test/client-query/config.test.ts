@@ -9,7 +9,10 @@ const DEMO_CONFIG = new URL("../../examples/client/acme-client.yaml", import.met
 const SMALL_QUERY = { sql: "SELECT 1" };
 
 function loadError(dataset: Record<string, unknown>): string {
-  const { file } = writeConfig(dataset);
+  return loadErrorOf(writeConfig(dataset).file);
+}
+
+function loadErrorOf(file: string): string {
   try {
     loadClientConfig(file);
   } catch (err) {
@@ -32,6 +35,7 @@ describe("client config", () => {
 
   it("resolves paths against the file", () => {
     const { file, dir } = writeConfig({ engine: "sqlite", path: "data.sqlite", queries: { q: SMALL_QUERY } });
+    writeFileSync(join(dir, "data.sqlite"), "");
     const dataset = loadClientConfig(file).datasets.chinook!;
     assert.equal(dataset.engine === "sqlite" ? dataset.path : "", join(dir, "data.sqlite"));
   });
@@ -41,6 +45,21 @@ describe("client config", () => {
     const file = join(dir, "no-relays.yaml");
     writeFileSync(file, stringify({ identity_dir: "id", ca: "127.0.0.1:1", datasets: { d: { engine: "sqlite", path: "x", queries: { q: SMALL_QUERY } } } }));
     assert.throws(() => loadClientConfig(file), /key "relays"/);
+  });
+
+  it("rejects a missing SQLite file", () => {
+    const { file, dir } = writeConfig({ engine: "sqlite", path: "nope.sqlite", queries: { q: SMALL_QUERY } });
+    const message = loadErrorOf(file);
+    assert.ok(message.includes('key "datasets.chinook.path"'), message);
+    assert.ok(message.includes(join(dir, "nope.sqlite")), message);
+    assert.ok(message.includes("ENOENT"), message);
+  });
+
+  it("rejects a folder as SQLite file", () => {
+    const { file, dir } = writeConfig({ engine: "sqlite", path: ".", queries: { q: SMALL_QUERY } });
+    const message = loadErrorOf(file);
+    assert.ok(message.includes('key "datasets.chinook.path"'), message);
+    assert.ok(message.includes(`${dir} is not a regular file`), message);
   });
 
   it("rejects an unknown engine", () => {
