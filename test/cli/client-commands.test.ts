@@ -1,13 +1,13 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { silentLogger } from "../../services/core/log.js";
 import { startDevStack, type DevStack } from "../../services/dev/stack.js";
-import { EWII_BIN, freePort, makeTempDir, REPO_ROOT, runEwii, startEwii, type EwiiResult } from "./helpers.js";
+import { EWII_BIN, freePort, makeTempDir, parseJson, REPO_ROOT, runEwii, startEwii, type EwiiResult } from "./helpers.js";
 
-/** Reads a whole JSON document from stdin and prints its row count, so the test sees what a pipe reader sees. */
+/** Reads a whole JSON document from stdin and prints its size and row counts, as a program reading the pipe would. */
 const JSON_PIPE_READER = `
 let text = "";
 process.stdin.setEncoding("utf8");
@@ -64,6 +64,11 @@ describe("ewii client commands", function () {
     return file;
   }
 
+  async function createToken(path: string): Promise<string> {
+    const result = await runEwii(["--home", stack.home, "--json", "token", "create", "--tenant", "acme", "--path", path]);
+    return parseJson<{ token: string }>(result).token;
+  }
+
   describe("client run", () => {
     it("stays up without a reachable relay", async () => {
       const closedPort = await freePort();
@@ -100,6 +105,69 @@ describe("ewii client commands", function () {
       assert.ok(read.bytes > 64 * 1024, `only ${read.bytes} bytes: the output must exceed one pipe buffer`);
       assert.equal(read.rows, 2240);
       assert.equal(read.rowCount, 2240);
+    });
+  });
+
+  describe("client enroll", () => {
+    it("rejects a file as --dir before using the token", async () => {
+      const token = await createToken("/client/enroll-file");
+      const file = join(dir.path, "a-file");
+      writeFileSync(file, "not a folder\n");
+
+      const refused = await runEwii(["client", "enroll", "--ca", stack.endpoints.ca, "--token", token, "--dir", file]);
+      const retried = await runEwii(["client", "enroll", "--ca", stack.endpoints.ca, "--token", token, "--dir", join(dir.path, "enroll-file")]);
+
+      assertFailure(refused, "ERR_USAGE", [file]);
+      assert.equal(refused.code, 2);
+      assert.equal(retried.code, 0, retried.stderr);
+    });
+
+    it("rejects /proc as --dir", async () => {
+      const target = "/proc/ewii-identity";
+
+      const result = await runEwii(["client", "enroll", "--ca", stack.endpoints.ca, "--token", "unused", "--dir", target]);
+
+      assertFailure(result, "ERR_USAGE", [target]);
+    });
+
+    it("rejects a folder under a file", async () => {
+      const file = join(dir.path, "another-file");
+      writeFileSync(file, "not a folder\n");
+
+      const result = await runEwii(["client", "enroll", "--ca", stack.endpoints.ca, "--token", "unused", "--dir", join(file, "identity")]);
+
+      assertFailure(result, "ERR_USAGE", [join(file, "identity")]);
+    });
+
+    it("keeps an existing identity", async () => {
+      const token = await createToken("/client/enroll-twice");
+      const identity = join(dir.path, "enroll-twice");
+      mkdirSync(identity);
+      writeFileSync(join(identity, "svid.pem"), "existing\n");
+
+      const refused = await runEwii(["client", "enroll", "--ca", stack.endpoints.ca, "--token", token, "--dir", identity]);
+
+      assertFailure(refused, "ERR_IDENTITY_EXISTS", [join(identity, "svid.pem"), "--force"]);
+      assert.equal(readFileSync(join(identity, "svid.pem"), "utf8"), "existing\n");
+    });
+
+    it("--force replaces an existing identity", async () => {
+      const token = await createToken("/client/enroll-twice");
+      const identity = join(dir.path, "enroll-twice");
+
+      const result = await runEwii(["client", "enroll", "--ca", stack.endpoints.ca, "--token", token, "--dir", identity, "--force"]);
+
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(readFileSync(join(identity, "svid.pem"), "utf8"), /^-----BEGIN CERTIFICATE-----/);
+    });
+
+    it("leaves no folder after a failed enrollment", async () => {
+      const identity = join(dir.path, "bad-token");
+
+      const result = await runEwii(["client", "enroll", "--ca", stack.endpoints.ca, "--token", "not-a-token", "--dir", identity]);
+
+      assert.notEqual(result.code, 0);
+      assert.equal(existsSync(identity), false);
     });
   });
 });

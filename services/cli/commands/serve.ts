@@ -18,6 +18,7 @@ import { loadRelayConfig } from "../../relay/config.js";
 import { startRelay } from "../../relay/server.js";
 import type { GlobalOptions } from "../connect.js";
 import { defaultEndpoints, ENDPOINTS_FILE, writeEndpoints } from "../home.js";
+import { prepareIdentityDir } from "../identity-dir.js";
 
 /** Operator services `ewii init` issues SVIDs for. */
 export const OPERATOR_SERVICES = ["ca", "policy", "audit", "relay", "hub"];
@@ -154,16 +155,25 @@ export function registerServeCommands(program: Command, globals: () => GlobalOpt
     .requiredOption("--ca <host:port>", "CA service address")
     .requiredOption("--token <token>", "single-use join token from the operator")
     .requiredOption("--dir <dir>", "identity folder to write svid.pem, key.pem and bundles to (mode 0600)")
-    .action(async (options: { ca: string; token: string; dir: string }) => {
+    .option("--force", "replace the identity already enrolled in --dir")
+    .action(async (options: { ca: string; token: string; dir: string; force?: boolean }) => {
+      // The token is single use, so the folder is checked before the token is sent to the CA.
+      const identityDir = prepareIdentityDir(options.dir, { force: options.force === true });
       const keyPair = generateKeyPair();
-      const enrolled = await enrollWithToken({ caAddress: options.ca, token: options.token, keyPair });
-      writeCredentialFiles(options.dir, {
+      let enrolled: Awaited<ReturnType<typeof enrollWithToken>>;
+      try {
+        enrolled = await enrollWithToken({ caAddress: options.ca, token: options.token, keyPair });
+      } catch (err) {
+        identityDir.removeCreated();
+        throw err;
+      }
+      writeCredentialFiles(identityDir.path, {
         svid: enrolled.certChainPem,
         key: privateKeyToPem(keyPair.privateKey),
         operatorBundle: enrolled.operatorBundle.pem,
         tenantBundle: enrolled.tenantBundle.pem,
       });
-      process.stdout.write(`enrolled ${enrolled.spiffeId} (serial ${enrolled.serial}, valid until ${enrolled.notAfter.toISOString()}); files in ${resolve(options.dir)}\n`);
+      process.stdout.write(`enrolled ${enrolled.spiffeId} (serial ${enrolled.serial}, valid until ${enrolled.notAfter.toISOString()}); files in ${identityDir.path}\n`);
     });
   client
     .command("run")
