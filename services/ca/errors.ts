@@ -18,6 +18,7 @@ export const CaErrorCode = {
   tokenUnknown: "ERR_TOKEN_UNKNOWN",
   tokenExpired: "ERR_TOKEN_EXPIRED",
   tokenUsed: "ERR_TOKEN_USED",
+  tokenRevoked: "ERR_TOKEN_REVOKED",
   tokenTtlInvalid: "ERR_TOKEN_TTL_INVALID",
   spiffeIdPathInvalid: "ERR_SPIFFE_ID_PATH_INVALID",
   renewSameKey: "ERR_RENEW_SAME_KEY",

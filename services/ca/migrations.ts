@@ -81,6 +81,11 @@ const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX revocations_by_target ON revocations (target_kind, target_value);
   `,
+  // 2: a revocation of the token's SPIFFE ID (directly, by prefix or by
+  // tenant) invalidates an unused join token; this is that revocation.
+  `
+  ALTER TABLE join_tokens ADD COLUMN revoked_sequence INTEGER REFERENCES revocations(sequence);
+  `,
 ];
 
 /** Schema version this build writes and reads. */

@@ -71,10 +71,12 @@ export function resolveTarget(ctx: CaContext, input: RevocationTargetInput): Res
 }
 
 /**
- * Persists a revocation with the next sequence number. Call inside a store
+ * Persists a revocation with the next sequence number and invalidates the
+ * unused join tokens it covers, so that a token created before the
+ * revocation cannot enroll the revoked identity again. Call inside a store
  * transaction; the caller publishes the result after the commit.
  */
-export function insertRevocation(ctx: CaContext, resolved: ResolvedTarget, reason: string, revokedBy: string): RevocationRecord {
+export function insertRevocation(ctx: CaContext, resolved: ResolvedTarget, reason: string, revokedBy: string): RevocationRecord & { tokensRevoked: number } {
   if (reason.length > MAX_REASON_CHARS) {
     throw new EwiiError(CaErrorCode.revocationReasonTooLong, `reason is ${reason.length} characters, more than ${MAX_REASON_CHARS}; shorten it`, {
       status: status.INVALID_ARGUMENT,
@@ -83,7 +85,8 @@ export function insertRevocation(ctx: CaContext, resolved: ResolvedTarget, reaso
   const revokedAt = ctx.now();
   const latest = ctx.store.latestNotAfterCovered(resolved.target, revokedAt);
   const expiresAt = latest !== null && latest.getTime() > revokedAt.getTime() ? latest : revokedAt;
-  return ctx.store.insertRevocation({ target: resolved.target, trustDomain: resolved.trustDomain, reason, revokedBy, revokedAt, expiresAt });
+  const revocation = ctx.store.insertRevocation({ target: resolved.target, trustDomain: resolved.trustDomain, reason, revokedBy, revokedAt, expiresAt });
+  return { ...revocation, tokensRevoked: ctx.store.revokeUnusedJoinTokens(revocation) };
 }
 
 /** Publishes a committed revocation; a failed publish is logged, because subscribers catch up by sequence. */
@@ -100,7 +103,7 @@ export async function publishRevocation(ctx: CaContext, revocation: RevocationRe
 
 /** Validates, persists and publishes a revocation. */
 export async function revoke(ctx: CaContext, input: RevocationTargetInput, reason: string, revokedBy: string): Promise<RevocationRecord> {
-  const revocation = ctx.store.transaction(() => insertRevocation(ctx, resolveTarget(ctx, input), reason, revokedBy));
+  const { tokensRevoked, ...revocation } = ctx.store.transaction(() => insertRevocation(ctx, resolveTarget(ctx, input), reason, revokedBy));
   ctx.logger.info("revocation persisted", {
     [LogField.callerSpiffeId]: revokedBy,
     [LogField.sequence]: revocation.sequence,
@@ -108,6 +111,7 @@ export async function revoke(ctx: CaContext, input: RevocationTargetInput, reaso
     target_kind: revocation.target.kind,
     target: revocation.target.value,
     expires_at: revocation.expiresAt.toISOString(),
+    join_tokens_revoked: tokensRevoked,
   });
   await publishRevocation(ctx, revocation);
   return revocation;

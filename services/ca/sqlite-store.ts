@@ -52,6 +52,7 @@ interface TokenRow {
   created_at: number;
   expires_at: number;
   used_at: number | null;
+  revoked_sequence: number | null;
 }
 
 interface SvidRow {
@@ -107,6 +108,7 @@ const toToken = (row: TokenRow): JoinTokenRecord => ({
   createdAt: new Date(row.created_at),
   expiresAt: new Date(row.expires_at),
   usedAt: row.used_at === null ? null : new Date(row.used_at),
+  revokedSequence: row.revoked_sequence,
 });
 
 const toSvid = (row: SvidRow): SvidRecord => ({
@@ -288,6 +290,17 @@ class SqliteCaStore implements CaStore {
     return this.#stmt.markTokenUsed.run(usedAt.getTime(), id).changes === 1;
   }
 
+  revokeUnusedJoinTokens(revocation: RevocationRecord): number {
+    const statement = {
+      spiffe_id: this.#stmt.revokeTokensBySpiffeId,
+      path_prefix: this.#stmt.revokeTokensByPrefix,
+      tenant: this.#stmt.revokeTokensByTenant,
+      serial: undefined,
+    }[revocation.target.kind];
+    if (statement === undefined) return 0;
+    return statement.run({ sequence: revocation.sequence, value: revocation.target.value }).changes;
+  }
+
   insertSvid(svid: SvidRecord): void {
     this.#stmt.insertSvid.run({
       serial: svid.serial,
@@ -399,7 +412,18 @@ function prepareStatements(db: Database.Database) {
        VALUES (:id, :secret_sha256, :tenant, :spiffe_id, :created_by, :created_at, :expires_at, :used_at)`,
     ),
     getToken: db.prepare("SELECT * FROM join_tokens WHERE id = ?"),
-    markTokenUsed: db.prepare("UPDATE join_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL"),
+    markTokenUsed: db.prepare("UPDATE join_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL AND revoked_sequence IS NULL"),
+    revokeTokensBySpiffeId: db.prepare(
+      "UPDATE join_tokens SET revoked_sequence = :sequence WHERE used_at IS NULL AND revoked_sequence IS NULL AND spiffe_id = :value",
+    ),
+    revokeTokensByPrefix: db.prepare(
+      `UPDATE join_tokens SET revoked_sequence = :sequence
+       WHERE used_at IS NULL AND revoked_sequence IS NULL
+         AND (spiffe_id = :value OR substr(spiffe_id, 1, length(:value) + 1) = :value || '/')`,
+    ),
+    revokeTokensByTenant: db.prepare(
+      "UPDATE join_tokens SET revoked_sequence = :sequence WHERE used_at IS NULL AND revoked_sequence IS NULL AND tenant = :value",
+    ),
 
     insertSvid: db.prepare(
       `INSERT INTO svids (serial, spiffe_id, trust_domain, tenant, ca_id, public_key_sha256, issued_at, not_before, not_after, issued_by)

@@ -41,6 +41,8 @@ export interface JoinTokenRecord {
   createdAt: Date;
   expiresAt: Date;
   usedAt: Date | null;
+  /** Sequence of the revocation that invalidated the unused token, or null. */
+  revokedSequence: number | null;
 }
 
 export interface SvidRecord {
@@ -115,6 +117,12 @@ export interface CaStore {
   getJoinToken(id: string): JoinTokenRecord | undefined;
   /** Sets used_at if the token is still unused; returns false if another redemption won. */
   markJoinTokenUsed(id: string, usedAt: Date): boolean;
+  /**
+   * Marks every unused, not yet revoked join token whose SPIFFE ID the
+   * revocation covers as revoked by it; returns how many. Serial
+   * revocations cover no token.
+   */
+  revokeUnusedJoinTokens(revocation: RevocationRecord): number;
 
   insertSvid(svid: SvidRecord): void;
   getSvid(serial: string): SvidRecord | undefined;

@@ -71,14 +71,19 @@ export function createTenant(ctx: CaContext, name: string, callerSpiffeId: strin
  * then publishes the revocation.
  */
 export async function disableTenant(ctx: CaContext, name: string, callerSpiffeId: string): Promise<{ tenant: TenantRecord; revocation: RevocationRecord }> {
-  const revocation = ctx.store.transaction(() => {
+  const { tokensRevoked, ...revocation } = ctx.store.transaction(() => {
     const tenant = requireTenant(ctx, name);
     ctx.store.setTenantEnabled(name, false);
     return insertRevocation(ctx, { target: { kind: "tenant", value: name }, trustDomain: tenant.trustDomain }, "tenant disabled", callerSpiffeId);
   });
   ctx.onTrustChange?.();
   await publishRevocation(ctx, revocation);
-  ctx.logger.info("tenant disabled", { [LogField.callerSpiffeId]: callerSpiffeId, [LogField.tenant]: name, [LogField.sequence]: revocation.sequence });
+  ctx.logger.info("tenant disabled", {
+    [LogField.callerSpiffeId]: callerSpiffeId,
+    [LogField.tenant]: name,
+    [LogField.sequence]: revocation.sequence,
+    join_tokens_revoked: tokensRevoked,
+  });
   return { tenant: requireTenant(ctx, name), revocation };
 }
 

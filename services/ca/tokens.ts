@@ -87,6 +87,7 @@ export function createJoinToken(
     createdAt: now,
     expiresAt: new Date(now.getTime() + ttlMs),
     usedAt: null,
+    revokedSequence: null,
   };
   ctx.store.insertJoinToken(record);
   const token = `${TOKEN_PREFIX}.${id}.${secret.toString("base64url")}.${operatorRootFingerprint(ctx)}`;
@@ -128,12 +129,20 @@ export function consumeJoinToken(ctx: CaContext, parsed: ParsedJoinToken): JoinT
       status: status.UNAUTHENTICATED,
     });
   }
+  // Checked before the token's own revocation, because disabling a tenant also revokes its tokens.
+  requireEnabled(requireTenant(ctx, record.tenant));
+  if (record.revokedSequence !== null) {
+    throw new EwiiError(
+      CaErrorCode.tokenRevoked,
+      `join token ${record.id} for ${record.spiffeId} was invalidated by revocation ${record.revokedSequence}; create a new token with "ewii token create" (CreateJoinToken) if the identity may enroll again`,
+      { status: status.UNAUTHENTICATED },
+    );
+  }
   if (record.expiresAt.getTime() <= now.getTime()) {
     throw new EwiiError(CaErrorCode.tokenExpired, `join token ${record.id} expired at ${record.expiresAt.toISOString()}; ask for a new one`, {
       status: status.UNAUTHENTICATED,
     });
   }
-  requireEnabled(requireTenant(ctx, record.tenant));
   if (!ctx.store.markJoinTokenUsed(record.id, now)) {
     throw new EwiiError(CaErrorCode.tokenUsed, `join token ${record.id} was already used; tokens are single use, ask for a new one`, {
       status: status.UNAUTHENTICATED,

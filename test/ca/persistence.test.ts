@@ -22,20 +22,23 @@ describe("ca persistence", () => {
 
   it("keeps tenants, tokens and revocations on restart", async () => {
     await ca.createTenant("acme");
-    const token = await ca.token("acme", "/client/a");
+    const revokedToken = await ca.token("acme", "/client/a");
     const admin = ca.admin();
     await callUnary(admin.revoke.bind(admin), { target: { tenant: "acme" }, reason: "before restart" });
+    ca.clock.advance(1000);
+    const token = await ca.token("acme", "/client/a");
     await ca.stop();
     await ca.start();
 
     const again = ca.admin();
     const tenants = await callUnary(again.listTenants.bind(again), {});
     const revocations = await callUnary(again.listRevocations.bind(again), { sinceSequence: 0n, limit: 0 });
-    ca.clock.advance(1000);
     const workload = await ca.enroll(token);
+    const revokedError = await rejection(ca.enroll(revokedToken));
     assert.deepEqual(tenants.tenants.map((tenant) => tenant.name), ["acme"]);
     assert.equal(revocations.revocations[0].reason, "before restart");
     assert.equal(workload.spiffeId, `spiffe://acme.tenants.${OPERATOR_TD}/client/a`);
+    assert.equal(codeOf(revokedError), "ERR_TOKEN_REVOKED");
   });
 
   it("rejects a wrong KEK at startup", async () => {
