@@ -8,6 +8,7 @@ import { registerPolicyAuditCommands } from "./commands/policy-audit.js";
 import { registerQueryCommands } from "./commands/query.js";
 import { registerServeCommands } from "./commands/serve.js";
 import type { GlobalOptions } from "./connect.js";
+import { escapeControlCharacters } from "./output.js";
 
 /** Builds the `ewii` command tree. */
 export function buildProgram(): Command {
@@ -55,7 +56,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     // Commander has already printed the problem and the help; its non-zero exits are all usage errors.
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : USAGE_EXIT_CODE;
-    process.stderr.write(`ewii: ${describeFailure(err)}\n`);
+    // Error details can carry text from a customer's client, so control characters are shown escaped.
+    process.stderr.write(`ewii: ${escapeControlCharacters(describeFailure(err))}\n`);
     return errorCodeOf(err) === "ERR_USAGE" ? USAGE_EXIT_CODE : 1;
   }
 }

@@ -10,7 +10,7 @@ import { startDevStack, type DevStack } from "../../dev/stack.js";
 import { DEMO_CLIENT_PATH, DEMO_TENANT } from "../../dev/demo-client.js";
 import { auditClient, hubClient } from "../connect.js";
 import { homeDir } from "../home.js";
-import { printTable } from "../output.js";
+import { escapeControlCharacters, printTable, rowCountText } from "../output.js";
 import type { GlobalOptions } from "../connect.js";
 import { collectQuery } from "./query.js";
 import { runUntilSignal } from "./serve.js";
@@ -56,7 +56,7 @@ export async function runDemo(stack: DevStack): Promise<{ completed: number; ref
     printTable(result.columns, result.rows.slice(0, MAX_DEMO_ROWS_SHOWN));
     const summary = result.summary;
     const more = result.rows.length > MAX_DEMO_ROWS_SHOWN ? ` (first ${MAX_DEMO_ROWS_SHOWN} shown)` : "";
-    write(`${summary?.rowCount} rows${more}; allowed by rule "${summary?.rule}" (policy v${summary?.policyVersion}); client signature verified; audit record #${summary?.auditSequence}; ${summary?.elapsedMs} ms`);
+    write(`${rowCountText(summary?.rowCount ?? result.rows.length)}${more}; allowed by rule "${summary?.rule}" (policy v${summary?.policyVersion}); client signature verified; audit record #${summary?.auditSequence}; ${summary?.elapsedMs} ms`);
     completed++;
   }
 
@@ -69,7 +69,7 @@ export async function runDemo(stack: DevStack): Promise<{ completed: number; ref
       refused++;
       const details = (err as { details?: string }).details ?? String(err);
       const code = errorCodeOf(err) ?? "error";
-      write(`refused: ${details.startsWith(code) ? details : `${code}: ${details}`}`);
+      write(`refused: ${escapeControlCharacters(details.startsWith(code) ? details : `${code}: ${details}`)}`);
     }
   }
 

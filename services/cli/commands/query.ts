@@ -4,7 +4,7 @@ import type { Value } from "../../../gen/ewii/tunnel/v1/tunnel.js";
 import { EwiiError } from "../../core/errors.js";
 import { callUnary } from "../../core/grpc/index.js";
 import { cliContext, hubClient, type GlobalOptions } from "../connect.js";
-import { printTable } from "../output.js";
+import { printTable, rowCountText } from "../output.js";
 import { parseIntOption } from "./ca-admin.js";
 
 const TYPED_PARAM = /^([A-Za-z_][A-Za-z0-9_]*)(?::(int|real|text|bool))?=(.*)$/s;
@@ -86,7 +86,7 @@ export function registerQueryCommands(program: Command, globals: () => GlobalOpt
       printTable(result.columns, result.rows);
       const summary = result.summary;
       if (summary !== undefined) {
-        process.stdout.write(`${summary.rowCount} rows, rule "${summary.rule}" (policy v${summary.policyVersion}), audit #${summary.auditSequence}, ${summary.elapsedMs} ms, request ${summary.requestId}\n`);
+        process.stdout.write(`${rowCountText(summary.rowCount)}, rule "${summary.rule}" (policy v${summary.policyVersion}), audit #${summary.auditSequence}, ${summary.elapsedMs} ms, request ${summary.requestId}\n`);
       }
     });
 
