@@ -13,6 +13,7 @@ const keys = testKeys();
 
 const RECURSIVE_SQL = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) AS n FROM c";
 const DELETE_SQL = "DELETE FROM InvoiceLine WHERE InvoiceId = :invoice_id";
+const REAL_KIND_SQL = "SELECT typeof(:ratio) AS kind, :ratio AS ratio";
 const LINES_SQL = "SELECT InvoiceLineId, UnitPrice FROM InvoiceLine ORDER BY InvoiceLineId";
 
 describe("client query handler on SQLite", () => {
@@ -34,6 +35,7 @@ describe("client query handler on SQLite", () => {
         delete_lines: { sql: DELETE_SQL, params: { invoice_id: { type: "integer" } } },
         lines: { sql: LINES_SQL },
         small: { sql: "SELECT GenreId, Name FROM Genre ORDER BY GenreId" },
+        ratio_kind: { sql: REAL_KIND_SQL, params: { ratio: { type: "real" } } },
       },
     });
     custom = createHandler(file, keys);
@@ -206,6 +208,13 @@ describe("client query handler on SQLite", () => {
     const result = await run(custom, request("small", "SELECT GenreId, Name FROM Genre ORDER BY GenreId"));
     assert.equal(result.summary.status, "ok");
     assert.equal(result.rows.length, 25);
+  });
+
+  it("real parameter binds an integer as double", async () => {
+    const result = await run(custom, request("ratio_kind", REAL_KIND_SQL, { ratio: { intValue: 1n } }));
+    assert.equal(result.summary.status, "ok", result.summary.message);
+    assert.equal(result.rows[0]?.values[0]?.stringValue, "real");
+    assert.equal(result.rows[0]?.values[1]?.doubleValue, 1);
   });
 
   it("abort cancels a running query", async () => {

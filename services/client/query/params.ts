@@ -6,10 +6,11 @@ import type { ApprovedQuery } from "./catalog.js";
 
 /**
  * Checks request parameters against a query's declarations and returns
- * them in declared order. Every declared parameter is required, no other
- * name is accepted, and each value must set exactly the field of its
- * declared type (NULL is not accepted). Errors name the parameter, never
- * its value.
+ * them in declared order. Every declared parameter is required, and no
+ * other name is accepted. Each value must set exactly the field of its
+ * declared type (NULL is not accepted). A real parameter also takes an
+ * integer up to ±2^53, returned as a double. Errors name the parameter,
+ * never its value.
  */
 export function validateParams(query: ApprovedQuery, params: Readonly<Record<string, Value>>): Array<{ name: string; value: Value }> {
   const declared = new Set(query.params.map((p) => p.name));
@@ -21,9 +22,25 @@ export function validateParams(query: ApprovedQuery, params: Readonly<Record<str
     if (value === undefined) throw invalidParams(query, name, `is missing; query ${query.id} takes ${describeParams(query)}`);
     const kinds = setFields(value);
     if (kinds.length !== 1) throw invalidParams(query, name, `must set exactly one Value field, found ${kinds.length}`);
+    if (type === "real" && value.intValue !== undefined) return { name, value: { doubleValue: exactDouble(query, name, value.intValue) } };
     if (kinds[0] !== FIELD_OF_TYPE[type]) throw invalidParams(query, name, `must be of type ${type} (Value.${FIELD_OF_TYPE[type]}), found Value.${kinds[0]}`);
     return { name, value };
   });
+}
+
+/** Largest magnitude up to which every integer has an exact IEEE 754 double. */
+const MAX_EXACT_DOUBLE_INTEGER = 2n ** 53n;
+
+/**
+ * Converts an integer sent for a `real` parameter to the double it is bound
+ * as. The policy accepts integers for real parameters, so the client does
+ * too, but only those a double represents exactly.
+ */
+function exactDouble(query: ApprovedQuery, name: string, value: bigint): number {
+  if (value > MAX_EXACT_DOUBLE_INTEGER || value < -MAX_EXACT_DOUBLE_INTEGER) {
+    throw invalidParams(query, name, `is of type real and its integer value is outside ±2^53, where a double cannot represent every integer exactly; send it as Value.doubleValue`);
+  }
+  return Number(value);
 }
 
 const FIELD_OF_TYPE: Record<ParamType, keyof Value> = {
