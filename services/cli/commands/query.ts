@@ -9,29 +9,63 @@ import { parseIntOption } from "./ca-admin.js";
 
 const TYPED_PARAM = /^([A-Za-z_][A-Za-z0-9_]*)(?::(int|real|text|bool))?=(.*)$/s;
 
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+const WHOLE_NUMBER = /^-?\d+$/;
+const DECIMAL_NUMBER = /^-?\d+\.\d+$/;
+const REAL_NUMBER = /^-?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i;
+
 /**
  * Parses "name=value" into a typed value: whole numbers become integers,
  * decimals reals, true/false booleans, anything else text. "name:text=42"
- * forces a type.
+ * forces a type. Integers must fit in int64 and reals in a finite double,
+ * as the wire format carries them.
  */
 export function parseParam(argument: string): [string, Value] {
   const match = TYPED_PARAM.exec(argument);
   if (match === null) throw new EwiiError("ERR_USAGE", `parameter "${argument}" must look like name=value or name:type=value (type int, real, text or bool)`);
   const [, name, type, raw] = match;
-  const kind = type ?? (/^-?\d+$/.test(raw) ? "int" : /^-?\d+\.\d+$/.test(raw) ? "real" : raw === "true" || raw === "false" ? "bool" : "text");
+  const kind = type ?? inferredType(raw);
   switch (kind) {
-    case "int":
-      if (!/^-?\d+$/.test(raw)) throw new EwiiError("ERR_USAGE", `parameter ${name} is typed int but "${raw}" is not a whole number`);
-      return [name, { intValue: BigInt(raw) }];
-    case "real":
-      if (Number.isNaN(Number(raw))) throw new EwiiError("ERR_USAGE", `parameter ${name} is typed real but "${raw}" is not a number`);
-      return [name, { doubleValue: Number(raw) }];
+    case "int": {
+      if (!WHOLE_NUMBER.test(raw)) throw new EwiiError("ERR_USAGE", `parameter ${name} is typed int but "${raw}" is not a whole number`);
+      const value = BigInt(raw);
+      if (value < INT64_MIN || value > INT64_MAX) {
+        throw new EwiiError("ERR_USAGE", `parameter ${name} is outside the int64 range (-2^63 to 2^63-1); pass a smaller number, or name:text=... if the query takes text`);
+      }
+      return [name, { intValue: value }];
+    }
+    case "real": {
+      if (!REAL_NUMBER.test(raw)) throw new EwiiError("ERR_USAGE", `parameter ${name} is typed real but "${raw}" is not a number`);
+      const value = Number(raw);
+      if (!Number.isFinite(value)) throw new EwiiError("ERR_USAGE", `parameter ${name} is too large for a double (about ±1.8e308)`);
+      return [name, { doubleValue: value }];
+    }
     case "bool":
       if (raw !== "true" && raw !== "false") throw new EwiiError("ERR_USAGE", `parameter ${name} is typed bool but "${raw}" is not true or false`);
       return [name, { boolValue: raw === "true" }];
     default:
       return [name, { stringValue: raw }];
   }
+}
+
+function inferredType(raw: string): "int" | "real" | "bool" | "text" {
+  if (WHOLE_NUMBER.test(raw)) return "int";
+  if (DECIMAL_NUMBER.test(raw)) return "real";
+  if (raw === "true" || raw === "false") return "bool";
+  return "text";
+}
+
+/** Parses every "name=value" argument and rejects a name given twice. */
+export function parseParams(argumentList: readonly string[]): Record<string, Value> {
+  const params = new Map<string, Value>();
+  for (const argument of argumentList) {
+    const [name, value] = parseParam(argument);
+    if (params.has(name)) throw new EwiiError("ERR_USAGE", `parameter ${name} is given more than once; pass each parameter once`);
+    params.set(name, value);
+  }
+  // fromEntries defines own properties, so a parameter named __proto__ stays a parameter.
+  return Object.fromEntries(params);
 }
 
 /** Renders a result value as table text. */
@@ -76,9 +110,10 @@ export function registerQueryCommands(program: Command, globals: () => GlobalOpt
     .option("--as <identity>", "credentials folder name under <home>/credentials to call as", "reports")
     .option("--timeout <ms>", "deadline in milliseconds", (v) => parseIntOption(v, "--timeout"), 30_000)
     .action(async (queryId: string, params: string[], options: { tenant: string; client: string; dataset: string; as: string; timeout: number }) => {
+      const parsedParams = parseParams(params);
       const context = cliContext(globals(), options.as);
       const client = hubClient(context);
-      const result = await collectQuery(client, { tenant: options.tenant, client: options.client, dataset: options.dataset, queryId, params: Object.fromEntries(params.map(parseParam)) }, options.timeout);
+      const result = await collectQuery(client, { tenant: options.tenant, client: options.client, dataset: options.dataset, queryId, params: parsedParams }, options.timeout);
       if (context.json) {
         printTable(result.columns, result.rows, { json: true, jsonValue: { columns: result.columns, rows: result.rows, summary: result.summary } });
         return;
