@@ -50,6 +50,16 @@ export interface RelayLinkOptions {
 
 const RELAY_PATH = "/service/relay";
 
+/** Error code a relay ends a stream with when a newer stream of the same SPIFFE ID takes its place. */
+const STREAM_REPLACED_CODE = "ERR_STREAM_REPLACED";
+
+/**
+ * Consecutive replacements after which the link waits between half and all
+ * of `backoffMaxMs`, so two clients with one identity stop taking the
+ * stream from each other several times a second.
+ */
+export const REPLACEMENTS_BEFORE_LONG_BACKOFF = 3;
+
 export class RelayLink {
   private currentState: LinkState = "idle";
   private call: ClientDuplexStream<ConnectRequest, ConnectResponse> | undefined;
@@ -57,8 +67,11 @@ export class RelayLink {
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private attempt = 0;
+  private consecutiveReplacements = 0;
   private lastHeardMs = 0;
   private relayIdValue = "";
+  private acceptedSpiffeId = "";
+  private connectedAtMs = 0;
   private readonly random: () => number;
   private readonly now: () => number;
 
@@ -115,6 +128,16 @@ export class RelayLink {
     return Math.floor(random() * ceiling);
   }
 
+  /**
+   * Delay after `consecutiveReplacements` replaced streams in a row: the
+   * usual backoff below `REPLACEMENTS_BEFORE_LONG_BACKOFF`, then a random
+   * value in [maxMs / 2, maxMs).
+   */
+  static replacedDelayMs(consecutiveReplacements: number, attempt: number, initialMs: number, maxMs: number, random: () => number): number {
+    if (consecutiveReplacements < REPLACEMENTS_BEFORE_LONG_BACKOFF) return RelayLink.backoffDelayMs(attempt, initialMs, maxMs, random);
+    return Math.floor(maxMs / 2 + (random() * maxMs) / 2);
+  }
+
   private connect(): void {
     this.transition("connecting", this.attempt === 0 ? "start" : `retry ${this.attempt}`);
     const identity = this.options.identity();
@@ -138,6 +161,8 @@ export class RelayLink {
       this.lastHeardMs = this.now();
       if (response.accepted !== undefined) {
         this.relayIdValue = response.accepted.relayId;
+        this.acceptedSpiffeId = response.accepted.spiffeId;
+        this.connectedAtMs = this.now();
         this.attempt = 0;
         this.transition("connected", `relay ${response.accepted.relayId} accepted ${response.accepted.spiffeId}`);
       } else if (response.frame !== undefined) {
@@ -147,7 +172,9 @@ export class RelayLink {
     call.on("error", (err: unknown) => {
       if (call !== this.call) return;
       const code = errorCodeOf(err);
-      this.fail(code === undefined ? asError(err).message : `${code}: ${asError(err).message}`);
+      const reason = code === undefined ? asError(err).message : `${code}: ${asError(err).message}`;
+      if (code === STREAM_REPLACED_CODE) this.onReplaced(reason);
+      else this.fail(reason);
     });
     call.on("end", () => {
       if (call === this.call) this.fail("relay ended the stream");
@@ -167,13 +194,41 @@ export class RelayLink {
     this.heartbeatTimer.unref();
   }
 
-  private fail(reason: string): void {
+  /**
+   * Handles a stream the relay replaced with a newer one of the same
+   * identity. The newer stream belongs to another running client, because
+   * a link ignores the streams it drops itself (on renewal, for example).
+   * The two clients take the stream from each other until one stops.
+   */
+  private onReplaced(reason: string): void {
+    // A stream that lived through two maximum backoffs was not fighting a
+    // duplicate client, so its replacement starts a new series.
+    const connectedMs = this.now() - this.connectedAtMs;
+    if (connectedMs > 2 * this.options.backoffMaxMs) this.consecutiveReplacements = 0;
+    this.consecutiveReplacements++;
+    const spiffeId = this.acceptedSpiffeId === "" ? "of this client" : this.acceptedSpiffeId;
+    this.options.logger.warn(`relay replaced this stream: another client is running with the same identity ${spiffeId}; stop one of them`, {
+      relay_address: this.options.address,
+      [LogField.relayId]: this.relayIdValue,
+      consecutive_replacements: this.consecutiveReplacements,
+    });
+    this.fail(reason, { replaced: true });
+  }
+
+  private fail(reason: string, options: { replaced: boolean } = { replaced: false }): void {
     if (this.currentState === "stopped" || this.currentState === "backoff") return;
+    if (!options.replaced) this.consecutiveReplacements = 0;
     this.teardown();
     this.transition("backoff", reason);
-    const delayMs = RelayLink.backoffDelayMs(this.attempt, this.options.backoffInitialMs, this.options.backoffMaxMs, this.random);
+    const { backoffInitialMs, backoffMaxMs } = this.options;
+    const delayMs = RelayLink.replacedDelayMs(this.consecutiveReplacements, this.attempt, backoffInitialMs, backoffMaxMs, this.random);
     this.attempt++;
-    this.options.logger.info("reconnecting to relay after backoff", { relay_address: this.options.address, delay_ms: delayMs, attempt: this.attempt });
+    this.options.logger.info("reconnecting to relay after backoff", {
+      relay_address: this.options.address,
+      delay_ms: delayMs,
+      attempt: this.attempt,
+      consecutive_replacements: this.consecutiveReplacements,
+    });
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
       if (this.currentState === "backoff") this.connect();
