@@ -31,7 +31,29 @@ export function cliContext(options: GlobalOptions, defaultIdentity = "admin"): C
   const home = homeDir(options.home);
   const endpoints = readEndpoints(home, options.endpoints);
   const credentials = loadCredentials(options.credentials ?? credentialsDir(home, defaultIdentity));
-  return { home, endpoints, credentials, json: options.json === true };
+  currentContext = { home, endpoints, credentials, json: options.json === true };
+  return currentContext;
+}
+
+/** Context of the running command, kept so that a failure can be explained after the call. One command runs per process. */
+let currentContext: CliContext | undefined;
+
+/**
+ * Says what to check after a call failed with UNAVAILABLE. A TLS handshake
+ * the server rejects looks the same as a server that is down, so the hint
+ * names the credentials too. Operator services reject SVIDs from outside
+ * the operator trust domain during the handshake, and the hint says so.
+ */
+export function unavailableHint(): string {
+  const context = currentContext;
+  const addresses = "check that the service is running and that endpoints.json (or --endpoints FILE) has its address";
+  if (context === undefined) return addresses;
+  const spiffeId = context.credentials.spiffeId;
+  const operatorTrustDomain = context.endpoints.operator_trust_domain;
+  if (spiffeId.trustDomain !== operatorTrustDomain) {
+    return `the credentials in ${context.credentials.dir} are for ${spiffeId.toString()}, but operator services accept only SVIDs of the operator trust domain ${operatorTrustDomain}; pass --credentials with an operator identity such as ${credentialsDir(context.home, "admin")}`;
+  }
+  return `${addresses}, and that the SVID in ${context.credentials.dir} is not expired or revoked`;
 }
 
 function channel(context: CliContext, address: string, service: string): [string, ChannelCredentials, ChannelOptions] {

@@ -7,7 +7,7 @@ import { registerDevCommand } from "./commands/dev.js";
 import { registerPolicyAuditCommands } from "./commands/policy-audit.js";
 import { registerQueryCommands } from "./commands/query.js";
 import { registerServeCommands } from "./commands/serve.js";
-import type { GlobalOptions } from "./connect.js";
+import { unavailableHint, type GlobalOptions } from "./connect.js";
 import { escapeControlCharacters } from "./output.js";
 
 /** Builds the `ewii` command tree. */
@@ -39,7 +39,9 @@ function describeFailure(err: unknown): string {
   const details = typeof err === "object" && err !== null && "details" in err && typeof err.details === "string" ? err.details : undefined;
   const message = details ?? (err instanceof Error ? err.message : String(err));
   if (code === undefined && grpcStatusOf(err) === status.UNAVAILABLE) {
-    return `ERR_UNAVAILABLE: ${message.trim()}; check that the service is running and that endpoints.json (or --endpoints FILE) has its address`;
+    // grpc-js ends connection failures with an empty "Resolution note:".
+    const cause = message.replace(/\s*Resolution note:\s*$/, "").trim();
+    return `ERR_UNAVAILABLE: ${cause}; ${unavailableHint()}`;
   }
   return code !== undefined && !message.startsWith(code) ? `${code}: ${message}` : message;
 }

@@ -176,7 +176,7 @@ export function registerCaAdminCommands(program: Command, globals: () => GlobalO
     .command("bundle")
     .description("trust bundles")
     .command("show <trust-domain>")
-    .description("print a trust domain's bundle")
+    .description("print a trust domain's bundle as the document itself (SPIFFE bundle JWKS or PEM), with or without --json")
     .option("--format <format>", "jwks or pem", "jwks")
     .action(async (trustDomain: string, options: { format: string }) => {
       if (options.format !== "jwks" && options.format !== "pem") throw new EwiiError("ERR_USAGE", `--format must be jwks or pem, got "${options.format}"`);
@@ -212,7 +212,12 @@ export function registerCaAdminCommands(program: Command, globals: () => GlobalO
       const context = cliContext(globals());
       const client = caClient(context);
       const response = await callUnary(client.getCrl.bind(client), { tenant: name });
-      writeFileSync(options.output, response.crlDer);
+      try {
+        writeFileSync(options.output, response.crlDer);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? "unknown error";
+        throw new EwiiError("ERR_USAGE", `cannot write the CRL to ${resolve(options.output)} (${code}); pass -o with a file in an existing folder that this user can write to`, { cause: err });
+      }
       if (context.json) printObject({ tenant: name, sequence: response.sequence, file: resolve(options.output), bytes: response.crlDer.length }, { json: true });
       else process.stdout.write(`wrote CRL of ${name} (revocation sequence ${response.sequence}) to ${options.output}\n`);
     });

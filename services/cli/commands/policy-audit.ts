@@ -1,7 +1,9 @@
 import type { Command } from "commander";
 import type { AuditRecord, TailResponse } from "../../../gen/ewii/audit/v1/audit.js";
 import { formatRecord, readCheckpointPublicKey, verifyAuditLog, CHECKPOINT_PUBLIC_KEY_FILE } from "../../audit/index.js";
-import { EwiiError } from "../../core/errors.js";
+import { TENANT_NAME_PATTERN } from "../../ca/tenants.js";
+import { asError, EwiiError } from "../../core/errors.js";
+import { SpiffeId } from "../../core/identity/spiffe-id.js";
 import { callUnary } from "../../core/grpc/index.js";
 import { applyPolicyFile } from "../../policy/apply-cli.js";
 import { auditClient, cliContext, policyClient, type GlobalOptions } from "../connect.js";
@@ -11,6 +13,27 @@ import { join } from "node:path";
 
 function printRecords(records: AuditRecord[], json: boolean): void {
   for (const record of records) process.stdout.write((json ? JSON.stringify(record, jsonReplacer) : formatRecord(record)) + "\n");
+}
+
+/** Rejects audit filters that no record can match: a malformed tenant name, SPIFFE ID or decision. */
+export function checkAuditFilters(filters: { tenant?: string; principal?: string; client?: string; decision?: string }): void {
+  if (filters.tenant !== undefined && !TENANT_NAME_PATTERN.test(filters.tenant)) {
+    throw new EwiiError("ERR_USAGE", `--tenant ${JSON.stringify(filters.tenant)} is not a tenant name (lowercase letters, digits and '-', at most 63 characters); see ewii tenant list`);
+  }
+  for (const [flag, value, example] of [
+    ["--principal", filters.principal, "spiffe://operator.example/caller/reports"],
+    ["--client", filters.client, "spiffe://acme.tenants.operator.example/client/site-1"],
+  ] as const) {
+    if (value === undefined) continue;
+    try {
+      SpiffeId.parse(value);
+    } catch (err) {
+      throw new EwiiError("ERR_USAGE", `${flag}: ${asError(err).message}; pass the full ID, for example ${example}`, { cause: err });
+    }
+  }
+  if (filters.decision !== undefined && filters.decision !== "allow" && filters.decision !== "deny") {
+    throw new EwiiError("ERR_USAGE", `--decision ${JSON.stringify(filters.decision)} is invalid; use allow or deny`);
+  }
 }
 
 export function registerPolicyAuditCommands(program: Command, globals: () => GlobalOptions): void {
@@ -26,7 +49,7 @@ export function registerPolicyAuditCommands(program: Command, globals: () => Glo
     });
   policy
     .command("show")
-    .description("print the current policy document")
+    .description("print the current policy: a version line, then the document itself as JSON (with --json, one object with the version fields and the document)")
     .action(async () => {
       const context = cliContext(globals());
       const client = policyClient(context);
@@ -68,6 +91,8 @@ export function registerPolicyAuditCommands(program: Command, globals: () => Glo
     .option("--limit <n>", "at most this many records", (v) => parseIntOption(v, "--limit"))
     .option("--after <sequence>", "records after this sequence", (v) => parseIntOption(v, "--after"))
     .action(async (options: { tenant?: string; principal?: string; client?: string; decision?: string; since?: string; until?: string; limit?: number; after?: number }) => {
+      // Filters match exactly, so a malformed one would silently match nothing.
+      checkAuditFilters(options);
       const context = cliContext(globals());
       const client = auditClient(context);
       const parseTime = (value: string | undefined, flag: string): Date | undefined => {
