@@ -1,47 +1,60 @@
 /**
  * Revocation propagation: the time from `Revoke` returning to the revoked
- * client's stream being closed, as the client observes it, and to the
- * revocation being in each hub-side deny set. One process runs a real CA
- * (SQLite, gRPC over mTLS) publishing on its own redis-server, four real
- * relays subscribed over Redis, many real client links (one enrolled SVID
- * and one stream each, spread round-robin over the relays) and two
- * followers on Redis standing in for hubs. A close or deny-set update seen
- * before Revoke returns counts as 0 ms, because the CA publishes before it
- * replies.
+ * client's stream being closed, as the client observes it, and to every
+ * hub refusing that client.
  *
- * NOTE: this is one Node process on the machine it runs on, not four relay
- * processes and two hubs; the hub figure is the time until a hub's deny
- * set refuses the client, not an ExecuteQuery refused end to end.
+ * Setup (bench/revocation-stack.ts): a CA publishing on a redis-server of
+ * the bench's own, policy and audit services in this process; 4 relay
+ * processes (services/relay/main.ts) and 2 hub processes
+ * (bench/revocation-hub.ts) following revocations over that Redis; client
+ * streams opened by 4 load processes (bench/revocation-load.ts), one
+ * grpc-js channel, TLS connection and SVID per stream, spread round-robin
+ * over the relays.
  *
- * With Redis restarted just before a burst, the first revocations of the
- * burst arrive through the reconnect catch-up, so ioredis's reconnect
- * delay (10 ms more per attempt, see redis-connection.ts) bounds them.
+ * Observations: a load process stamps the first 'error' or 'end' of a
+ * revoked client's stream. A hub process stamps the moment its deny set
+ * applies the revocation, from which its session handshake rejects that
+ * client. Stamps come from CLOCK_MONOTONIC (`monotonicMs`), which every
+ * process on the host shares. A stamp before Revoke returns counts as
+ * 0 ms, because the CA publishes before it replies. Revocations are
+ * measured one at a time with Redis up, then in bursts issued back to
+ * back right after Redis was killed and started again on the same port.
  *
  * Run alone: node --import tsx bench/revocation.ts [seconds]
- * REVOCATION_BENCH_CLIENTS sets the number of client streams (default 1000).
+ * REVOCATION_BENCH_CLIENTS sets the number of client streams (default
+ * 10000), REVOCATION_BENCH_LOADERS the number of load processes (default 4).
  */
 import "reflect-metadata";
-import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
+import { caClient } from "../services/cli/connect.js";
 import { callUnary } from "../services/core/grpc/index.js";
-import type { RunningRelay } from "../services/relay/server.js";
-import { RevocationFixture, type TestFollower } from "../test/revocation/fixture.js";
-import { operatorBundle, startTestRelay, TestClientLink } from "../test/revocation/relay-client.js";
 import { waitUntil } from "../test/revocation/redis-server.js";
 import type { BenchResult } from "./result.js";
+import { monotonicMs } from "./revocation-ipc.js";
+import { RevocationStack, type BenchClient } from "./revocation-stack.js";
 
-/** Budget for the 99th percentile of Revoke-to-stream-closed, in milliseconds. */
+/** Budget for the 99th percentile of each propagation figure, in milliseconds. */
 export const MAX_P99_CLOSE_MS = 100;
 const RELAYS = 4;
-const HUB_FOLLOWERS = 2;
+const HUBS = 2;
+const DEFAULT_CLIENTS = 10_000;
+const DEFAULT_LOADERS = 4;
 /** Revocations measured one at a time with Redis up. */
 const STEADY_REVOCATIONS = 200;
 const BURSTS = 5;
 const BURST_SIZE = 40;
+const PROPAGATION_TIMEOUT_MS = 30_000;
 
-interface Client {
-  spiffeId: string;
-  link: TestClientLink;
+interface Revoked {
+  client: BenchClient;
+  sequence: number;
+  returnedAtMs: number;
+}
+
+interface Closed {
+  atMs: number;
+  code: number;
+  details: string;
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -53,101 +66,133 @@ function round(ms: number): number {
   return Math.round(ms * 100) / 100;
 }
 
+function positiveIntegerEnv(name: string, fallback: number): number {
+  const value = Number(process.env[name] ?? String(fallback));
+  if (!Number.isInteger(value) || value < 1) throw new TypeError(`${name} must be a positive integer, got ${process.env[name]}`);
+  return value;
+}
+
+/** Close and hub latencies of one case, sorted, in milliseconds. */
+class Samples {
+  readonly closeMs: number[] = [];
+  readonly hubMs: number[] = [];
+
+  figures(prefix: string): Record<string, number> {
+    this.closeMs.sort((a, b) => a - b);
+    this.hubMs.sort((a, b) => a - b);
+    return {
+      [`${prefix}_revocations`]: this.closeMs.length,
+      [`${prefix}_close_p50_ms`]: round(percentile(this.closeMs, 50)),
+      [`${prefix}_close_p99_ms`]: round(percentile(this.closeMs, 99)),
+      [`${prefix}_close_max_ms`]: round(percentile(this.closeMs, 100)),
+      [`${prefix}_hub_p50_ms`]: round(percentile(this.hubMs, 50)),
+      [`${prefix}_hub_p99_ms`]: round(percentile(this.hubMs, 99)),
+      [`${prefix}_hub_max_ms`]: round(percentile(this.hubMs, 100)),
+    };
+  }
+}
+
 /** Measures propagation with Redis up, then with Redis restarted before each burst. */
 export async function runRevocationBench(options: { seconds: number }): Promise<BenchResult> {
-  const clientCount = Number(process.env.REVOCATION_BENCH_CLIENTS ?? "1000");
-  if (clientCount < STEADY_REVOCATIONS + BURSTS * BURST_SIZE) throw new TypeError(`REVOCATION_BENCH_CLIENTS must be at least ${STEADY_REVOCATIONS + BURSTS * BURST_SIZE}`);
-  const fixture = await RevocationFixture.start();
-  const relays: RunningRelay[] = [];
-  const clients: Client[] = [];
-  try {
-    await fixture.ca.createTenant("acme");
-    for (let i = 0; i < RELAYS; i++) relays.push(await startTestRelay(fixture.ca, fixture.ca_running!.port, `relay-${i + 1}`, { redisUrl: fixture.redis.url }));
-    const hubs: TestFollower[] = [];
-    for (let i = 0; i < HUB_FOLLOWERS; i++) {
-      const hub = await fixture.follower({ pollIntervalMs: 2_000 });
-      hubs.push(hub);
-    }
-    const bundle = operatorBundle(fixture.ca);
-    const setupStart = performance.now();
-    for (let i = 0; i < clientCount; i++) {
-      const enrolled = await fixture.ca.enroll(await fixture.ca.token("acme", `/client/bench-${i}`));
-      const relay = relays[i % RELAYS];
-      clients.push({ spiffeId: enrolled.spiffeId, link: new TestClientLink(`127.0.0.1:${relay.port}`, enrolled.tls, bundle) });
-    }
-    await waitUntil("every client stream", () => relays.reduce((n, relay) => n + relay.core.listClients().length, 0) === clientCount, 600_000);
-    const setupSeconds = (performance.now() - setupStart) / 1000;
+  const clientCount = positiveIntegerEnv("REVOCATION_BENCH_CLIENTS", DEFAULT_CLIENTS);
+  const loaderCount = positiveIntegerEnv("REVOCATION_BENCH_LOADERS", DEFAULT_LOADERS);
+  const revocationsNeeded = STEADY_REVOCATIONS + BURSTS * BURST_SIZE;
+  if (clientCount < revocationsNeeded) throw new TypeError(`REVOCATION_BENCH_CLIENTS must be at least ${revocationsNeeded}, got ${clientCount}`);
 
-    const admin = fixture.ca.admin();
+  const stack = await RevocationStack.start({ relays: RELAYS, hubs: HUBS });
+  const admin = caClient(stack.admin);
+  try {
+    const closed = new Map<string, Closed>();
+    const appliedAt = stack.hubs.map(() => new Map<number, number>());
+    stack.hubs.forEach((hub, i) =>
+      hub.on((reply) => {
+        if (reply.type === "applied") appliedAt[i].set(reply.sequence, reply.atMs);
+      }),
+    );
+
+    const setupStart = monotonicMs();
+    let lastProgressMs = 0;
+    const opened = await stack.openStreams(clientCount, loaderCount, {
+      onProgress: (count) => {
+        if (monotonicMs() - lastProgressMs < 5_000) return;
+        lastProgressMs = monotonicMs();
+        process.stderr.write(`revocation bench: ${count} of ${clientCount} streams open after ${Math.round((lastProgressMs - setupStart) / 1000)} s\n`);
+      },
+      onClosed: (reply) => closed.set(reply.spiffeId, { atMs: reply.atMs, code: reply.code, details: reply.details }),
+    });
+    const setupSeconds = (monotonicMs() - setupStart) / 1000;
+    if (opened.opened < revocationsNeeded) throw new Error(`only ${opened.opened} of ${clientCount} client streams opened, fewer than the ${revocationsNeeded} revocations need: ${opened.firstError}`);
+    const closedBeforeRevocations = closed.size;
+
+    const failed = new Set(opened.failedSpiffeIds);
+    const victims = stack.clients.filter((client) => !failed.has(client.spiffeId) && !closed.has(client.spiffeId));
     let next = 0;
-    const revokeOne = async (): Promise<{ client: Client; sequence: number; returnedAt: number }> => {
-      const client = clients[next++];
+    const revokeNext = async (): Promise<Revoked> => {
+      const client = victims[next++];
       const response = await callUnary(admin.revoke.bind(admin), { target: { spiffeId: client.spiffeId }, reason: "bench" });
-      return { client, sequence: Number(response.revocation!.sequence), returnedAt: performance.now() };
+      return { client, sequence: Number(response.revocation!.sequence), returnedAtMs: monotonicMs() };
     };
-    const closedAt = (client: Client): number | undefined => client.link.transitions.find((t) => t.to === "backoff" && /revoked/.test(t.reason))?.atMs;
-    const hubsHave = (sequence: number): boolean => hubs.every((hub) => hub.denySet.sequence >= sequence);
-    const measure = async (done: { client: Client; sequence: number; returnedAt: number }[], closeMs: number[], hubMs: number[]): Promise<void> => {
+    let closedForOtherReasons = 0;
+    const measure = async (done: Revoked[], samples: Samples): Promise<void> => {
       for (const item of done) {
-        await waitUntil("the revoked stream to close", () => closedAt(item.client) !== undefined, 30_000);
-        await waitUntil("the hub deny sets", () => hubsHave(item.sequence), 30_000);
-        item.client.link.stop();
-        closeMs.push(Math.max(0, closedAt(item.client)! - item.returnedAt));
-        const hubAppliedAt = Math.max(...hubs.map((hub) => hub.appliedAtMs.get(item.sequence) ?? item.returnedAt));
-        hubMs.push(Math.max(0, hubAppliedAt - item.returnedAt));
+        await waitUntil(`the stream of ${item.client.spiffeId} to close`, () => closed.has(item.client.spiffeId), PROPAGATION_TIMEOUT_MS);
+        await waitUntil(`every hub to apply revocation ${item.sequence}`, () => appliedAt.every((hub) => hub.has(item.sequence)), PROPAGATION_TIMEOUT_MS);
+        const close = closed.get(item.client.spiffeId)!;
+        if (!/revoked/.test(close.details)) closedForOtherReasons++;
+        samples.closeMs.push(Math.max(0, close.atMs - item.returnedAtMs));
+        samples.hubMs.push(Math.max(0, Math.max(...appliedAt.map((hub) => hub.get(item.sequence)!)) - item.returnedAtMs));
       }
     };
 
-    const steadyClose: number[] = [];
-    const steadyHub: number[] = [];
-    const deadline = performance.now() + options.seconds * 1000;
-    for (let i = 0; i < STEADY_REVOCATIONS || (performance.now() < deadline && next < clientCount - BURSTS * BURST_SIZE); i++) {
-      await measure([await revokeOne()], steadyClose, steadyHub);
+    const steady = new Samples();
+    const deadlineMs = monotonicMs() + options.seconds * 1000;
+    for (let i = 0; i < STEADY_REVOCATIONS || (monotonicMs() < deadlineMs && next < victims.length - BURSTS * BURST_SIZE); i++) {
+      await measure([await revokeNext()], steady);
     }
 
-    const restartClose: number[] = [];
-    const restartHub: number[] = [];
+    const restart = new Samples();
     for (let burst = 0; burst < BURSTS; burst++) {
-      await fixture.redis.stop();
-      await fixture.redis.start();
-      const done = [];
-      for (let i = 0; i < BURST_SIZE; i++) done.push(await revokeOne());
-      await measure(done, restartClose, restartHub);
+      await stack.redis.stop();
+      await stack.redis.start();
+      const done: Revoked[] = [];
+      for (let i = 0; i < BURST_SIZE; i++) done.push(await revokeNext());
+      await measure(done, restart);
     }
 
-    steadyClose.sort((a, b) => a - b);
-    steadyHub.sort((a, b) => a - b);
-    restartClose.sort((a, b) => a - b);
-    restartHub.sort((a, b) => a - b);
+    // Every revoked client must be in every hub's deny set, matched on its own certificate.
+    const revokedClients = victims.slice(0, next);
+    for (const hub of stack.hubs) {
+      hub.send({ type: "match", subjects: revokedClients.map((client) => ({ ...client, trustDomain: stack.tenantTrustDomain })) });
+      const matched = await hub.next("matched");
+      if (matched.covered !== matched.total) throw new Error(`a hub's deny set covers ${matched.covered} of ${matched.total} revoked clients`);
+    }
+    const revokedIds = new Set(revokedClients.map((client) => client.spiffeId));
+    const lostWithoutRevocation = [...closed.keys()].filter((id) => !revokedIds.has(id)).length;
+
     const figures: Record<string, number> = {
-      client_streams: clientCount,
-      relays: RELAYS,
-      hub_followers: HUB_FOLLOWERS,
+      client_streams_requested: clientCount,
+      client_streams_open: opened.opened,
+      client_streams_failed_to_open: opened.failedSpiffeIds.length,
+      client_streams_closed_before_revocations: closedBeforeRevocations,
+      client_streams_closed_without_revocation: lostWithoutRevocation,
+      revoked_streams_closed_for_other_reasons: closedForOtherReasons,
+      relay_processes: RELAYS,
+      hub_processes: HUBS,
+      load_processes: loaderCount,
+      svid_issue_seconds: round(opened.issueSeconds),
       setup_seconds: round(setupSeconds),
-      steady_revocations: steadyClose.length,
-      steady_close_p50_ms: round(percentile(steadyClose, 50)),
-      steady_close_p99_ms: round(percentile(steadyClose, 99)),
-      steady_hub_p50_ms: round(percentile(steadyHub, 50)),
-      steady_hub_p99_ms: round(percentile(steadyHub, 99)),
-      restart_revocations: restartClose.length,
-      restart_close_p50_ms: round(percentile(restartClose, 50)),
-      restart_close_p99_ms: round(percentile(restartClose, 99)),
-      restart_hub_p50_ms: round(percentile(restartHub, 50)),
-      restart_hub_p99_ms: round(percentile(restartHub, 99)),
+      ...steady.figures("steady"),
+      ...restart.figures("restart"),
     };
+    const budget = (name: string): BenchResult["budgets"][number] => ({ name, value: figures[name], limit: MAX_P99_CLOSE_MS, ok: figures[name] <= MAX_P99_CLOSE_MS });
     return {
       name: "revocation",
       figures,
-      budgets: [
-        { name: "steady_close_p99_ms", value: figures.steady_close_p99_ms, limit: MAX_P99_CLOSE_MS, ok: figures.steady_close_p99_ms <= MAX_P99_CLOSE_MS },
-        { name: "steady_hub_p99_ms", value: figures.steady_hub_p99_ms, limit: MAX_P99_CLOSE_MS, ok: figures.steady_hub_p99_ms <= MAX_P99_CLOSE_MS },
-        { name: "restart_close_p99_ms", value: figures.restart_close_p99_ms, limit: MAX_P99_CLOSE_MS, ok: figures.restart_close_p99_ms <= MAX_P99_CLOSE_MS },
-      ],
+      budgets: [budget("steady_close_p99_ms"), budget("steady_hub_p99_ms"), budget("restart_close_p99_ms"), budget("restart_hub_p99_ms")],
     };
   } finally {
-    for (const client of clients) client.link.stop();
-    for (const relay of relays) await relay.close();
-    await fixture.dispose();
+    admin.close();
+    await stack.close();
   }
 }
 
