@@ -9,9 +9,9 @@ import type { RevocationRecord, RevocationTargetKind, RevocationTargetRecord } f
 /**
  * Revocations: persisted with a strictly increasing sequence, then
  * published. A revocation of a SPIFFE ID, path prefix or tenant covers the
- * certificates issued up to its time, so a later enrollment with a new
- * join token yields a valid SVID again; a serial revocation covers that one
- * certificate.
+ * certificates issued up to its time and the unused join tokens created
+ * before it. An enrollment with a token created later yields a valid SVID
+ * again. A serial revocation covers that one certificate.
  */
 
 /** Longest reason accepted, in characters. */
@@ -46,6 +46,7 @@ export function resolveTarget(ctx: CaContext, input: RevocationTargetInput): Res
     case "spiffeId": {
       const id = SpiffeId.parse(raw);
       if (id.path === "") throw invalidArgument(CaErrorCode.revocationTargetInvalid, `spiffe_id ${raw} has no path; revoke a whole trust domain with path_prefix or tenant`);
+      requireServedTrustDomain(ctx, id.trustDomain, "spiffe_id");
       return { target: { kind: "spiffe_id", value: id.toString() }, trustDomain: id.trustDomain };
     }
     case "serial": {
@@ -54,12 +55,12 @@ export function resolveTarget(ctx: CaContext, input: RevocationTargetInput): Res
         throw invalidArgument(CaErrorCode.revocationTargetInvalid, `serial "${raw.slice(0, 64)}" is not a hexadecimal serial number of at most 20 bytes`);
       }
       const svid = ctx.store.getSvid(serial);
-      if (svid === undefined) throw notFound(CaErrorCode.serialNotFound, `no SVID with serial ${serial} was issued by this CA; list them with ListSvids`);
+      if (svid === undefined) throw notFound(CaErrorCode.serialNotFound, `no SVID with serial ${serial} was issued by this CA; list serials with "ewii svid list" (ListSvids)`);
       return { target: { kind: "serial", value: serial }, trustDomain: svid.trustDomain };
     }
     case "pathPrefix": {
-      const trimmed = raw.endsWith("/") ? raw.slice(0, -1) : raw;
-      const id = SpiffeId.parse(trimmed);
+      const id = parsePathPrefix(raw);
+      requireServedTrustDomain(ctx, id.trustDomain, "path_prefix");
       return { target: { kind: "path_prefix", value: id.toString() }, trustDomain: id.trustDomain };
     }
     case "tenant": {
@@ -68,6 +69,33 @@ export function resolveTarget(ctx: CaContext, input: RevocationTargetInput): Res
       return { target: { kind: "tenant", value: tenant.name }, trustDomain: tenant.trustDomain };
     }
   }
+}
+
+/**
+ * Parses a path prefix: a SPIFFE ID with at most one trailing slash, for
+ * example "spiffe://acme.tenants.operator.example/client/" or the bare
+ * trust domain "spiffe://acme.tenants.operator.example/".
+ */
+function parsePathPrefix(raw: string): SpiffeId {
+  const trimmed = raw.endsWith("/") ? raw.slice(0, -1) : raw;
+  try {
+    return SpiffeId.parse(trimmed);
+  } catch (err: unknown) {
+    const rule = err instanceof EwiiError ? err.message : String(err);
+    throw invalidArgument(
+      CaErrorCode.revocationTargetInvalid,
+      `path_prefix "${raw.slice(0, 200)}" is not a valid SPIFFE ID path prefix (${rule}); give "spiffe://<trust domain>/<path>", optionally ending in "/"`,
+    );
+  }
+}
+
+/** Throws ERR_TRUST_DOMAIN_UNKNOWN unless the trust domain is the operator's or a tenant's. */
+function requireServedTrustDomain(ctx: CaContext, trustDomain: string, field: string): void {
+  if (trustDomain === ctx.operatorTrustDomain || ctx.store.getTenantByTrustDomain(trustDomain) !== undefined) return;
+  throw notFound(
+    CaErrorCode.trustDomainUnknown,
+    `${field} names trust domain "${trustDomain}", which this CA does not serve; use the operator trust domain ${ctx.operatorTrustDomain} or a tenant's (see "ewii tenant list")`,
+  );
 }
 
 /**

@@ -2,6 +2,7 @@ import { CAServiceClient, type Revocation } from "../../gen/ewii/ca/v1/ca.js";
 import { startCaService, type RunningCaService } from "../../services/ca/index.js";
 import { credentialPaths } from "../../services/ca/credentials.js";
 import { revoke } from "../../services/ca/revocations.js";
+import { createTenant } from "../../services/ca/tenants.js";
 import { silentLogger } from "../../services/core/log.js";
 import { DenySet, RedisRevocationBus, RevocationFollower, redisConnectionFromConfig, type RevocationSource } from "../../services/core/revocation/index.js";
 import { caRevocationSource, dialCa } from "../../services/core/workload/ca-link.js";
@@ -107,6 +108,8 @@ export class RevocationFixture {
   /** Revokes a client SPIFFE ID through the CA's own revoke path (persist, then publish). */
   async revokeClient(name: string): Promise<number> {
     if (this.ca_running === undefined) throw new TypeError("CA not started");
+    // The CA accepts revocations only for trust domains it serves.
+    if (this.ca_running.store.getTenant("acme") === undefined) createTenant(this.ca_running.context, "acme", ADMIN_ID);
     const record = await revoke(this.ca_running.context, { spiffeId: `spiffe://${TENANT_TD}/client/${name}` }, "test", ADMIN_ID);
     return record.sequence;
   }
