@@ -64,7 +64,7 @@ function listenAt(basePort: number, offset: number): string {
 }
 
 /** Waits until `check` returns true, polling every 50 ms, or throws after `timeoutMs`. */
-export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new EwiiError("ERR_DEV_TIMEOUT", `timed out after ${timeoutMs} ms waiting for ${what}`);

@@ -29,7 +29,7 @@ describe("client query handler on SQLite", () => {
       engine: "sqlite",
       path: CHINOOK_SQLITE,
       max_bytes: 2000,
-      statement_timeout_ms: 300,
+      statement_timeout_ms: 2_000,
       queries: {
         endless: { sql: RECURSIVE_SQL },
         delete_lines: { sql: DELETE_SQL, params: { invoice_id: { type: "integer" } } },
