@@ -49,7 +49,7 @@ function openStream(request: LoadRequest, stream: LoadStream): Promise<OpenStrea
       reject(err);
     };
     const onData = (response: ConnectResponse): void => {
-      // The relay answers the opening heartbeat, possibly before `accepted`.
+      // The relay replies to the opening heartbeat, possibly before it sends `accepted`.
       if (response.heartbeat !== undefined) return;
       call.off("data", onData);
       if (response.accepted === undefined) return fail(new Error("the relay sent something other than `accepted` or a heartbeat first"));
@@ -107,7 +107,7 @@ async function openAll(request: LoadRequest): Promise<void> {
   };
   await Promise.all(Array.from({ length: request.concurrency }, worker));
 
-  // Each stream sends a heartbeat per interval, as the relay asks in `accepted`.
+  // Each stream sends one heartbeat per interval, the interval the relay requests in `accepted`.
   setInterval(() => {
     const sentUnixMs = BigInt(Date.now());
     for (const stream of open) stream.call.write({ heartbeat: { sentUnixMs } });

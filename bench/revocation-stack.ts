@@ -14,11 +14,11 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startAuditService, loadAuditConfig } from "../services/audit/index.js";
 import { credentialPaths, initOperator, Kek, startCaService, type RunningCaService } from "../services/ca/index.js";
-import { activeCaOf, signingCaOf } from "../services/ca/context.js";
+import { issueSvid } from "../services/ca/issuance.js";
 import { createTenant, tenantTrustDomain } from "../services/ca/tenants.js";
 import type { CliContext } from "../services/cli/connect.js";
 import { operatorPeerVerifier } from "../services/cli/commands/serve.js";
-import { derToPem, generateKeyPair, issueX509Svid, privateKeyToPem, SpiffeId } from "../services/core/identity/index.js";
+import { derToPem, generateKeyPair, privateKeyToPem, SpiffeId } from "../services/core/identity/index.js";
 import { silentLogger } from "../services/core/log.js";
 import { loadCredentials } from "../services/core/workload/credentials.js";
 import { loadPolicyConfig, startPolicyService } from "../services/policy/server.js";
@@ -38,7 +38,8 @@ const HEARTBEAT_INTERVAL_MS = 30_000;
 const DEAD_PEER_TIMEOUT_MS = 120_000;
 /** Streams each load process opens at the same time. */
 const OPEN_CONCURRENCY_PER_LOADER = 50;
-const SVID_TTL_MS = 3_600_000;
+/** SVIDs issued per CA store transaction. */
+const ISSUE_BATCH = 1_000;
 
 /** One client certificate handed to a load process. */
 export interface BenchClient {
@@ -207,19 +208,21 @@ export class RevocationStack {
     listeners: { onProgress: (opened: number) => void; onClosed: (closed: Extract<LoadReply, { type: "closed" }>) => void },
   ): Promise<{ opened: number; failedSpiffeIds: string[]; issueSeconds: number; firstError: string }> {
     const issueStart = performance.now();
-    const signer = signingCaOf(this.ca.context, activeCaOf(this.ca.context, this.tenantTrustDomain));
     // One key for every SVID keeps setup short. Each stream still has its
     // own certificate, serial and SPIFFE ID, and relays and hubs match
-    // revocations on those.
+    // revocations on those. `issueSvid` records each SVID in the CA store
+    // as Enroll does, so a revocation's expiry covers it.
     const keyPair = generateKeyPair();
-    const notBefore = new Date(Date.now() - 60_000);
-    const notAfter = new Date(notBefore.getTime() + SVID_TTL_MS);
     const streams: LoadStream[][] = Array.from({ length: loaders }, () => []);
-    for (let i = 0; i < count; i++) {
-      const spiffeId = SpiffeId.fromParts(this.tenantTrustDomain, `/client/bench-${i}`);
-      const issued = issueX509Svid({ ca: signer, subjectPublicKeySpkiDer: keyPair.publicKeySpkiDer, spiffeId, notBefore, notAfter });
-      this.clients.push({ spiffeId: spiffeId.toString(), serial: issued.serial, notBeforeMs: notBefore.getTime() });
-      streams[i % loaders].push({ spiffeId: spiffeId.toString(), certPem: derToPem(issued.certDer, "CERTIFICATE"), relayAddress: this.relays[i % this.relays.length].address });
+    for (let first = 0; first < count; first += ISSUE_BATCH) {
+      this.ca.context.store.transaction(() => {
+        for (let i = first; i < Math.min(count, first + ISSUE_BATCH); i++) {
+          const spiffeId = SpiffeId.fromParts(this.tenantTrustDomain, `/client/bench-${i}`);
+          const issued = issueSvid(this.ca.context, { spiffeId, publicKeySpkiDer: keyPair.publicKeySpkiDer, issuedBy: "enroll", tenant: TENANT });
+          this.clients.push({ spiffeId: spiffeId.toString(), serial: issued.record.serial, notBeforeMs: issued.record.notBefore.getTime() });
+          streams[i % loaders].push({ spiffeId: spiffeId.toString(), certPem: derToPem(issued.certChainDer[0], "CERTIFICATE"), relayAddress: this.relays[i % this.relays.length].address });
+        }
+      });
     }
     const issueSeconds = (performance.now() - issueStart) / 1000;
 

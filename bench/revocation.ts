@@ -3,13 +3,13 @@
  * client's stream being closed, as the client observes it, and to every
  * hub refusing that client.
  *
- * Setup (bench/revocation-stack.ts): a CA publishing on a redis-server of
- * the bench's own, policy and audit services in this process; 4 relay
- * processes (services/relay/main.ts) and 2 hub processes
- * (bench/revocation-hub.ts) following revocations over that Redis; client
- * streams opened by 4 load processes (bench/revocation-load.ts), one
- * grpc-js channel, TLS connection and SVID per stream, spread round-robin
- * over the relays.
+ * Setup (bench/revocation-stack.ts): this process runs the CA, which
+ * publishes on a redis-server of the bench's own, and the policy and audit
+ * services. 4 relay processes (services/relay/main.ts) and 2 hub processes
+ * (bench/revocation-hub.ts) follow revocations over that Redis. 4 load
+ * processes (bench/revocation-load.ts) open the client streams, one grpc-js
+ * channel, TLS connection and SVID per stream, spread round-robin over the
+ * relays.
  *
  * Observations: a load process stamps the first 'error' or 'end' of a
  * revoked client's stream. A hub process stamps the moment its deny set
@@ -72,7 +72,7 @@ function positiveIntegerEnv(name: string, fallback: number): number {
   return value;
 }
 
-/** Close and hub latencies of one case, sorted, in milliseconds. */
+/** Close and hub latencies of one case, in milliseconds. */
 class Samples {
   readonly closeMs: number[] = [];
   readonly hubMs: number[] = [];
