@@ -72,6 +72,26 @@ export function requireAdmin(ctx: CaContext, peer: PeerIdentity | undefined, met
   return caller;
 }
 
+/**
+ * Tests whether a caller may read the trust bundle or CRL of a trust
+ * domain. Operator workloads read any. A tenant workload reads only its own
+ * tenant's and the operator's, so that no tenant learns another's CAs or
+ * revoked serials.
+ */
+export function mayReadTrustDomain(ctx: CaContext, peer: PeerIdentity, trustDomain: string): boolean {
+  return peer.trustDomain === ctx.operatorTrustDomain || trustDomain === ctx.operatorTrustDomain || trustDomain === peer.trustDomain;
+}
+
+/** Throws ERR_TENANT_ACCESS_DENIED (PERMISSION_DENIED) unless mayReadTrustDomain allows the read. */
+export function requireTrustDomainAccess(ctx: CaContext, peer: PeerIdentity, trustDomain: string, method: string): void {
+  if (mayReadTrustDomain(ctx, peer, trustDomain)) return;
+  ctx.logger.warn("cross-tenant read rejected", { [LogField.callerSpiffeId]: peer.spiffeId, [LogField.method]: method, [LogField.trustDomain]: trustDomain });
+  throw permissionDenied(
+    CaErrorCode.tenantAccessDenied,
+    `${peer.spiffeId} may not call ${method} for another tenant: a tenant workload reads only its own tenant's data and the operator trust domain ${ctx.operatorTrustDomain}`,
+  );
+}
+
 /** Returns a caller of the operator trust domain (any workload there, admins included) or throws ERR_NOT_ADMIN. */
 export function requireOperatorWorkload(ctx: CaContext, peer: PeerIdentity | undefined, method: string): PeerIdentity {
   const caller = requirePeer(peer, method);

@@ -32,6 +32,7 @@ export const CaErrorCode = {
   revocationReasonTooLong: "ERR_REVOCATION_REASON_TOO_LONG",
   serialNotFound: "ERR_SERIAL_NOT_FOUND",
   notAdmin: "ERR_NOT_ADMIN",
+  tenantAccessDenied: "ERR_TENANT_ACCESS_DENIED",
   peerRequired: "ERR_PEER_REQUIRED",
   peerUntrusted: "ERR_PEER_UNTRUSTED",
   argumentMissing: "ERR_ARGUMENT_MISSING",

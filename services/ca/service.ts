@@ -6,7 +6,7 @@ import type {
 } from "../../gen/ewii/ca/v1/ca.js";
 import type { PeerIdentity, RpcContext, RpcEdge } from "../core/grpc/index.js";
 import { LogField } from "../core/log.js";
-import { isAdmin, requireAdmin, requireOperatorWorkload, requirePeer } from "./auth.js";
+import { mayReadTrustDomain, requireAdmin, requireOperatorWorkload, requirePeer, requireTrustDomainAccess } from "./auth.js";
 import { bundleOf, servedTrustDomains, toBundleMessage } from "./bundles.js";
 import type { CaContext } from "./context.js";
 import { tenantCrl } from "./crl.js";
@@ -15,7 +15,7 @@ import { createGroupCommitter } from "./group-commit.js";
 import { enroll, renew, type IssuedCredential } from "./issuance.js";
 import { activateRollover, prepareRollover, retireRollover } from "./rollover.js";
 import { findRevocation, listRevocations, revoke, targetToMessage } from "./revocations.js";
-import { createTenant, disableTenant, requireTenant, toTenantMessage } from "./tenants.js";
+import { createTenant, disableTenant, requireTenant, tenantTrustDomain, toTenantMessage } from "./tenants.js";
 import { createJoinToken } from "./tokens.js";
 import type { RevocationRecord, SvidRecord } from "./store.js";
 
@@ -97,13 +97,18 @@ export function caServiceImplementation(ca: CaContext, options: CaServiceOptions
     }),
 
     getTrustBundle: rpc.unary(async (req, ctx) => {
-      requirePeer(ctx.peer, ctx.method);
-      return { bundle: toBundleMessage(bundleOf(ca, requireField(req.trustDomain, "trust_domain"))) };
+      const peer = requirePeer(ctx.peer, ctx.method);
+      const trustDomain = requireField(req.trustDomain, "trust_domain");
+      requireTrustDomainAccess(ca, peer, trustDomain, ctx.method);
+      return { bundle: toBundleMessage(bundleOf(ca, trustDomain)) };
     }),
 
+    // Operator workloads get every enabled trust domain; a tenant workload gets its own and the operator's.
     listTrustBundles: rpc.unary(async (_req, ctx) => {
-      requireOperatorWorkload(ca, ctx.peer, ctx.method);
-      const bundles = servedTrustDomains(ca, { enabledOnly: true }).map((trustDomain) => toBundleMessage(bundleOf(ca, trustDomain)));
+      const peer = requirePeer(ctx.peer, ctx.method);
+      const bundles = servedTrustDomains(ca, { enabledOnly: true })
+        .filter((trustDomain) => mayReadTrustDomain(ca, peer, trustDomain))
+        .map((trustDomain) => toBundleMessage(bundleOf(ca, trustDomain)));
       return { bundles };
     }),
 
@@ -160,8 +165,9 @@ export function caServiceImplementation(ca: CaContext, options: CaServiceOptions
       return { revocation: toRevocationMessage(revocation) };
     }),
 
+    // Relays, hubs and admins read every tenant's revocations; tenant workloads read none.
     listRevocations: rpc.unary(async (req, ctx) => {
-      requirePeer(ctx.peer, ctx.method);
+      requireOperatorWorkload(ca, ctx.peer, ctx.method);
       const page = listRevocations(ca, toSequence(req.sinceSequence), req.limit);
       return { revocations: page.revocations.map(toRevocationMessage), latestSequence: BigInt(page.latestSequence) };
     }),
@@ -185,11 +191,10 @@ export function caServiceImplementation(ca: CaContext, options: CaServiceOptions
 
     getCrl: rpc.unary(async (req, ctx) => {
       const peer = requirePeer(ctx.peer, ctx.method);
-      const tenant = requireTenant(ca, requireField(req.tenant, "tenant"));
-      // A tenant workload may read only its own tenant's CRL; the operator's workloads read any.
-      if (!isAdmin(ca, peer) && peer.trustDomain !== ca.operatorTrustDomain && peer.trustDomain !== tenant.trustDomain) {
-        requireAdmin(ca, peer, ctx.method);
-      }
+      const name = requireField(req.tenant, "tenant");
+      // Checked before the lookup, so a tenant workload cannot probe which other tenants exist.
+      requireTrustDomainAccess(ca, peer, tenantTrustDomain(name, ca.operatorTrustDomain), ctx.method);
+      const tenant = requireTenant(ca, name);
       const crl = tenantCrl(ca, tenant.name);
       return { crlDer: crl.crlDer, sequence: BigInt(crl.sequence) };
     }),
