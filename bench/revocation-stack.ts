@@ -30,9 +30,9 @@ export const OPERATOR_TD = "bench.example";
 const TENANT = "bench";
 const SERVICES = ["ca", "policy", "audit", "relay", "hub"];
 /**
- * Heartbeats ask 10,000 idle streams for a write every interval. A long
- * interval and dead-peer timeout keep that work out of the measurement
- * without letting the relay drop a stream during setup.
+ * Every idle stream writes one heartbeat per interval, 10,000 writes at
+ * full scale. A long interval and dead-peer timeout keep that work out of
+ * the measurement without letting a relay drop a stream during setup.
  */
 const HEARTBEAT_INTERVAL_MS = 30_000;
 const DEAD_PEER_TIMEOUT_MS = 120_000;
