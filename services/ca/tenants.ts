@@ -55,7 +55,7 @@ export function createTenant(ctx: CaContext, name: string, callerSpiffeId: strin
 
   ctx.store.transaction(() => {
     if (ctx.store.getTenant(name) !== undefined) {
-      throw new EwiiError(CaErrorCode.tenantExists, `tenant "${name}" already exists; pick another name or use GetTenant`, { status: status.ALREADY_EXISTS });
+      throw new EwiiError(CaErrorCode.tenantExists, `tenant "${name}" already exists; pick another name, or show it with "ewii tenant get ${name}" (GetTenant)`, { status: status.ALREADY_EXISTS });
     }
     ctx.store.insertTenant(tenant);
     ctx.store.insertCa(ca);

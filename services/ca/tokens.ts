@@ -37,7 +37,7 @@ export function parseJoinToken(token: string): ParsedJoinToken {
   if (match === null) {
     throw new EwiiError(
       CaErrorCode.tokenMalformed,
-      `join token is malformed (${token.length} characters): expected "${TOKEN_PREFIX}.<id>.<secret>.<64 hex fingerprint>" exactly as CreateJoinToken returned it`,
+      `join token is malformed (${token.length} characters): expected "${TOKEN_PREFIX}.<id>.<secret>.<64 hex fingerprint>" exactly as "ewii token create" printed it (CreateJoinToken returns it)`,
       { status: status.UNAUTHENTICATED },
     );
   }
@@ -50,6 +50,20 @@ export function operatorRootFingerprint(ctx: CaContext): string {
   const root = rootId === undefined ? activeCaOf(ctx, ctx.operatorTrustDomain) : ctx.store.getCa(rootId);
   if (root === undefined) throw new EwiiError(CaErrorCode.storeCorrupt, "the operator root CA is missing from the CA store; the store is damaged");
   return createHash("sha256").update(root.certDer).digest("hex");
+}
+
+/**
+ * Checks the parts of a SPIFFE ID path that SpiffeId.fromParts cannot
+ * report well: without a leading "/" it would join the path to the trust
+ * domain and name a different, broken SPIFFE ID.
+ */
+function validateSpiffeIdPath(path: string): string {
+  const hint = '(--path of "ewii token create"); give a path such as "/client/site-1"';
+  if (path === "" || path === "/") throw invalidArgument(CaErrorCode.spiffeIdPathInvalid, `spiffe_id_path is empty ${hint}`);
+  if (!path.startsWith("/")) {
+    throw invalidArgument(CaErrorCode.spiffeIdPathInvalid, `spiffe_id_path "${path.slice(0, 200)}" must start with "/" ${hint}`);
+  }
+  return path;
 }
 
 export interface CreatedJoinToken {
@@ -70,10 +84,7 @@ export function createJoinToken(
   }
   const tenant = requireTenant(ctx, request.tenant);
   requireEnabled(tenant);
-  const spiffeId = SpiffeId.fromParts(tenant.trustDomain, request.spiffeIdPath);
-  if (spiffeId.path === "") {
-    throw invalidArgument(CaErrorCode.spiffeIdPathInvalid, 'spiffe_id_path is empty; give a path such as "/client/site-1"');
-  }
+  const spiffeId = SpiffeId.fromParts(tenant.trustDomain, validateSpiffeIdPath(request.spiffeIdPath));
 
   const id = randomBytes(TOKEN_ID_BYTES).toString("base64url");
   const secret = randomBytes(TOKEN_SECRET_BYTES);
