@@ -1,17 +1,30 @@
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { startAuditService, type RunningAuditService } from "../audit/index.js";
-import { caStorePath, enrollWithToken, initOperator, loadCaConfig, loadKek, startCaService, type RunningCaService } from "../ca/index.js";
+import {
+  caStorePath,
+  credentialPaths,
+  enrollWithToken,
+  initOperator,
+  isRevoked,
+  loadCaConfig,
+  loadKek,
+  openCaContext,
+  renewOperatorCredentialFiles,
+  startCaService,
+  type OperatorIdentityKind,
+  type RunningCaService,
+} from "../ca/index.js";
 import { createQueryHandler } from "../client/query-runner.js";
 import { startClient, type RunningClient } from "../client/runtime.js";
 import { EwiiError, errorCodeOf } from "../core/errors.js";
 import { callUnary } from "../core/grpc/index.js";
 import { generateKeyPair, privateKeyToPem } from "../core/identity/index.js";
-import type { Logger } from "../core/log.js";
+import { LogField, type Logger } from "../core/log.js";
 import { InMemoryRouteRegistry } from "../core/routes/index.js";
 import { InProcessRevocationBus } from "../core/revocation/index.js";
-import { loadCredentials, writeCredentialFiles } from "../core/workload/credentials.js";
+import { describeLeaf, loadCredentials, writeCredentialFiles } from "../core/workload/credentials.js";
 import { loadHubConfig } from "../hub/config.js";
 import { startHub, type RunningHub } from "../hub/server.js";
 import { applyPolicyFile } from "../policy/apply-cli.js";
@@ -24,11 +37,15 @@ import { caClient, policyClient, type CliContext } from "../cli/connect.js";
 import { credentialsDir, writeEndpoints, type Endpoints } from "../cli/home.js";
 import { ensureKekFile, OPERATOR_SERVICES, operatorPeerVerifier } from "../cli/commands/serve.js";
 import { writeDemoClientConfig, DEMO_CLIENT_PATH, DEMO_TENANT } from "./demo-client.js";
-import { readFileSync } from "node:fs";
 
 export const REPO_ROOT = resolve(new URL("../..", import.meta.url).pathname);
 export const DEMO_POLICY_FILE = join(REPO_ROOT, "examples/policy/demo.yaml");
 export const OPERATOR_TRUST_DOMAIN = "operator.example";
+/** Admins and internal callers `ewii dev` creates besides the services. */
+const DEV_ADMINS = ["admin"];
+const DEV_CALLERS = ["reports", "billing"];
+/** Operator credentials expiring within this time are re-issued before the services start: one hour. */
+export const CREDENTIAL_REFRESH_MARGIN_MS = 3600 * 1000;
 
 export interface DevStackOptions {
   /** Ewii home folder: CA store, credentials, service data and endpoints.json. */
@@ -77,7 +94,9 @@ export async function waitFor(what: string, check: () => boolean | Promise<boole
  * initializes the operator trust domain. It runs CA, policy, audit, relays
  * and hub, each its own gRPC server over mTLS on loopback, and applies the
  * demo policy. Then it enrolls a demo client of tenant "acme" serving the
- * Chinook SQLite database and waits until the client is connected.
+ * Chinook SQLite database and waits until the client is connected. On a
+ * later start it first re-issues stale operator credentials and enrolls
+ * the demo client again when its SVID has expired or was revoked.
  */
 export async function startDevStack(options: DevStackOptions): Promise<DevStack> {
   const home = resolve(options.home);
@@ -92,8 +111,10 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
 
   try {
     if (!existsSync(caStorePath(home))) {
-      initOperator({ dataDir: home, operatorTrustDomain: OPERATOR_TRUST_DOMAIN, kek: loadKek({ kekFile }), services: OPERATOR_SERVICES, admins: ["admin"], callers: ["reports", "billing"], logger });
+      initOperator({ dataDir: home, operatorTrustDomain: OPERATOR_TRUST_DOMAIN, kek: loadKek({ kekFile }), services: OPERATOR_SERVICES, admins: DEV_ADMINS, callers: DEV_CALLERS, logger });
     }
+    const clientDir = join(home, "clients", "acme-site-1");
+    const { reenrollClient } = refreshCredentials({ home, kekFile, clientIdentityDir: join(clientDir, "identity"), logger });
     const credentials = (name: string): string => credentialsDir(home, name);
 
     // Without Redis, one in-process bus carries revocations from the CA to
@@ -156,8 +177,7 @@ export async function startDevStack(options: DevStackOptions): Promise<DevStack>
     await applyPolicyIfChanged(admin, options.policyFile ?? DEMO_POLICY_FILE);
     await waitFor("the hub's first policy snapshot", () => hub.policy.current() !== undefined);
 
-    const clientDir = join(home, "clients", "acme-site-1");
-    await enrollDemoClient(admin, join(clientDir, "identity"));
+    await enrollDemoClient(admin, join(clientDir, "identity"), reenrollClient);
     const clientConfig = writeDemoClientConfig({ dir: clientDir, caAddress: ca.address, relays: endpoints.relays });
     const clientRunner = createQueryHandler(clientConfig, logger);
     const client = startClient(clientConfig, { logger, runner: clientRunner, onRenewed: () => clientRunner.signer.reload() });
@@ -191,8 +211,67 @@ async function applyPolicyIfChanged(admin: CliContext, file: string): Promise<vo
   }
 }
 
-async function enrollDemoClient(admin: CliContext, identityDir: string): Promise<void> {
-  if (existsSync(join(identityDir, "svid.pem"))) return;
+/** Reads the leaf of an SVID file, or returns undefined when the file is missing or unreadable. */
+function readLeaf(svidFile: string): ReturnType<typeof describeLeaf> | undefined {
+  try {
+    return describeLeaf(readFileSync(svidFile, "utf8"), svidFile);
+  } catch {
+    // The caller re-issues the credential, which rewrites the file.
+    return undefined;
+  }
+}
+
+/**
+ * Re-issues, straight from the CA store, every operator credential that is
+ * missing, expired, revoked or within CREDENTIAL_REFRESH_MARGIN_MS of
+ * expiry, because a service renews only over mTLS with a valid SVID. A day
+ * after the last run every 24-hour SVID has expired. Returns whether the
+ * demo client must enroll again because its SVID is expired or revoked.
+ */
+function refreshCredentials(options: { home: string; kekFile: string; clientIdentityDir: string; logger: Logger }): { reenrollClient: boolean } {
+  const kek = loadKek({ kekFile: options.kekFile });
+  try {
+    const ctx = openCaContext({ dataDir: options.home, kek, logger: options.logger });
+    try {
+      const now = ctx.now();
+      const staleReason = (leaf: ReturnType<typeof describeLeaf> | undefined, marginMs: number): string | undefined => {
+        if (leaf === undefined) return "missing";
+        if (leaf.notAfter.getTime() <= now.getTime()) return "expired";
+        if (leaf.notAfter.getTime() - now.getTime() < marginMs) return "expires within the hour";
+        const revoked = isRevoked(ctx, { spiffeId: leaf.spiffeId.toString(), serial: leaf.serial, trustDomain: leaf.spiffeId.trustDomain });
+        return revoked ? "revoked" : undefined;
+      };
+
+      const identities: { kind: OperatorIdentityKind; name: string }[] = [
+        ...OPERATOR_SERVICES.map((name) => ({ kind: "service" as const, name })),
+        ...DEV_ADMINS.map((name) => ({ kind: "admin" as const, name })),
+        ...DEV_CALLERS.map((name) => ({ kind: "caller" as const, name })),
+      ];
+      for (const identity of identities) {
+        const reason = staleReason(readLeaf(credentialPaths(options.home, identity.name).svid), CREDENTIAL_REFRESH_MARGIN_MS);
+        if (reason === undefined) continue;
+        const { credential } = renewOperatorCredentialFiles(ctx, options.home, identity);
+        options.logger.info("operator credential re-issued before start", { [LogField.spiffeId]: credential.spiffeId, reason, not_after: credential.notAfter.toISOString() });
+      }
+
+      // The running client renews a valid SVID itself; only an expired or revoked one needs a new join token.
+      const clientSvid = join(options.clientIdentityDir, "svid.pem");
+      if (!existsSync(clientSvid)) return { reenrollClient: false };
+      const clientLeaf = readLeaf(clientSvid);
+      const clientReason = staleReason(clientLeaf, 0);
+      if (clientReason === undefined) return { reenrollClient: false };
+      options.logger.info("demo client enrolls again", { [LogField.spiffeId]: clientLeaf?.spiffeId.toString() ?? "", reason: clientReason });
+      return { reenrollClient: true };
+    } finally {
+      ctx.store.close();
+    }
+  } finally {
+    kek.destroy();
+  }
+}
+
+async function enrollDemoClient(admin: CliContext, identityDir: string, force: boolean): Promise<void> {
+  if (!force && existsSync(join(identityDir, "svid.pem"))) return;
   const client = caClient(admin);
   try {
     try {
