@@ -97,7 +97,7 @@ export class HubConnection implements ClientConnection {
     this.pending.set(key, queue);
     const onAbort = (): void => {
       this.sendMessage({ cancel: { requestId: request.requestId } });
-      queue.fail(new EwiiError("ERR_QUERY_CANCELLED", "the caller cancelled the query or its deadline passed; the client was told to stop", { status: status.CANCELLED }));
+      queue.fail(new EwiiError("ERR_QUERY_CANCELLED", "the caller cancelled the query or its deadline passed; the client was asked to stop it", { status: status.CANCELLED }));
     };
     signal.addEventListener("abort", onAbort, { once: true });
     try {

@@ -22,7 +22,7 @@ export interface HubIdentity {
 export interface SessionConnectorOptions {
   operatorTrustDomain: string;
   routes: RouteRegistry;
-  /** Relay addresses to try when the route registry knows no relay for a client. */
+  /** Relay addresses to try when the route registry has no relay for a client. */
   staticRelays: string[];
   /** Current SVID of the hub; read for every new relay channel and handshake. */
   identity: () => HubIdentity;

@@ -42,7 +42,7 @@ function requireField(value: string, name: string): void {
 }
 
 /**
- * The parameters as a JSON object for the audit service, which stores an
+ * Returns the parameters as a JSON object for the audit service, which stores an
  * HMAC of its canonical form unless the dataset keeps raw parameters. Each
  * value is tagged with its type; integers are decimal strings so that
  * 64-bit values survive JSON.

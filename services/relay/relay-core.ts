@@ -6,7 +6,7 @@ import { isUnderPrefix } from "../core/revocation/index.js";
 import type { RouteRegistry } from "../core/routes/index.js";
 import { clientNotConnected } from "./errors.js";
 
-/** A client's registered stream, as the relay core sees it. */
+/** A client's registered stream, as the relay core tracks it. */
 export interface ClientStream {
   readonly spiffeId: string;
   readonly tenant: string;
