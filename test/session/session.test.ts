@@ -117,10 +117,16 @@ describe("session frames", () => {
     assert.throws(() => client.openBytes({ ...frame, ciphertext: Buffer.alloc(1024 + 17) }), { code: "ERR_FRAME_TOO_LARGE" });
   });
 
-  it("rejects truncated ciphertext", () => {
+  it("rejects truncated tag", () => {
     const { hub, client } = establishPair(ids);
     const frame = hub.sealBytes(new Uint8Array(4));
-    assert.throws(() => client.openBytes({ ...frame, ciphertext: frame.ciphertext.subarray(0, 10) }), { code: "ERR_FRAME_MALFORMED" });
+    assert.throws(() => client.openBytes({ ...frame, tag: frame.tag.subarray(0, 10) }), { code: "ERR_FRAME_MALFORMED" });
+  });
+
+  it("rejects truncated ciphertext", () => {
+    const { hub, client } = establishPair(ids);
+    const frame = hub.sealBytes(new Uint8Array(32));
+    assert.throws(() => client.openBytes({ ...frame, ciphertext: frame.ciphertext.subarray(0, 10) }), { code: "ERR_FRAME_AUTH_FAILED" });
   });
 
   it("rejects use after close", () => {

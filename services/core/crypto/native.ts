@@ -11,7 +11,7 @@ import {
   lowOrderError,
   X25519_KEY_BYTES,
 } from "./suite.js";
-import type { CryptoSuite, X25519KeyPair } from "./suite.js";
+import type { CryptoSuite, DetachedSeal, X25519KeyPair } from "./suite.js";
 
 /** DER prefix of a PKCS#8 X25519 private key (RFC 8410 section 7); the raw 32 bytes follow. */
 const X25519_PKCS8_PREFIX = Buffer.from("302e020100300506032b656e04220420", "hex");
@@ -42,18 +42,41 @@ function rawKeyFromDer(der: Buffer, prefixLength: number): Uint8Array {
   return raw;
 }
 
-export function aeadSealNative(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
+export function aeadSealDetachedNative(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): DetachedSeal {
   assertByteLength(key, AEAD_KEY_BYTES, "ChaCha20-Poly1305 key");
   assertByteLength(nonce, AEAD_NONCE_BYTES, "ChaCha20-Poly1305 nonce");
   const cipher = createCipheriv("chacha20-poly1305", key, nonce, { authTagLength: AEAD_TAG_BYTES });
   cipher.setAAD(aad, { plaintextLength: plaintext.length });
-  const body = cipher.update(plaintext);
+  const ciphertext = cipher.update(plaintext);
   cipher.final();
-  // NOTE: node:crypto has no output-buffer API, so appending the tag costs one
-  // extra copy of the ciphertext; it shows at 64 KiB frames and above.
-  const sealed = Buffer.allocUnsafe(body.length + AEAD_TAG_BYTES);
-  body.copy(sealed, 0);
-  cipher.getAuthTag().copy(sealed, body.length);
+  return { ciphertext, tag: cipher.getAuthTag() };
+}
+
+export function aeadOpenDetachedNative(key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, aad: Uint8Array): Uint8Array {
+  assertByteLength(key, AEAD_KEY_BYTES, "ChaCha20-Poly1305 key");
+  assertByteLength(nonce, AEAD_NONCE_BYTES, "ChaCha20-Poly1305 nonce");
+  if (tag.length !== AEAD_TAG_BYTES) throw authFailedError();
+  const decipher = createDecipheriv("chacha20-poly1305", key, nonce, { authTagLength: AEAD_TAG_BYTES });
+  decipher.setAuthTag(tag);
+  decipher.setAAD(aad, { plaintextLength: ciphertext.length });
+  const plaintext = decipher.update(ciphertext);
+  try {
+    decipher.final();
+  } catch (err) {
+    // The plaintext was computed before the tag check failed; it must not survive.
+    plaintext.fill(0);
+    throw authFailedError(err);
+  }
+  return plaintext;
+}
+
+export function aeadSealNative(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array {
+  const { ciphertext, tag } = aeadSealDetachedNative(key, nonce, plaintext, aad);
+  // node:crypto has no output-buffer API, so joining the tag costs one copy
+  // of the ciphertext; sessions use the detached form to avoid it.
+  const sealed = Buffer.allocUnsafe(ciphertext.length + AEAD_TAG_BYTES);
+  sealed.set(ciphertext, 0);
+  sealed.set(tag, ciphertext.length);
   return sealed;
 }
 
@@ -63,18 +86,7 @@ export function aeadOpenNative(key: Uint8Array, nonce: Uint8Array, sealed: Uint8
   if (sealed.length < AEAD_TAG_BYTES) throw authFailedError();
   const input = toBuffer(sealed);
   const bodyLength = input.length - AEAD_TAG_BYTES;
-  const decipher = createDecipheriv("chacha20-poly1305", key, nonce, { authTagLength: AEAD_TAG_BYTES });
-  decipher.setAuthTag(input.subarray(bodyLength));
-  decipher.setAAD(aad, { plaintextLength: bodyLength });
-  const plaintext = decipher.update(input.subarray(0, bodyLength));
-  try {
-    decipher.final();
-  } catch (err) {
-    // The plaintext was computed before the tag check failed; it must not survive.
-    plaintext.fill(0);
-    throw authFailedError(err);
-  }
-  return plaintext;
+  return aeadOpenDetachedNative(key, nonce, input.subarray(0, bodyLength), input.subarray(bodyLength), aad);
 }
 
 export function hkdfSha256Native(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
@@ -87,6 +99,8 @@ export const nativeSuite: CryptoSuite = {
   name: "native",
   aeadSeal: aeadSealNative,
   aeadOpen: aeadOpenNative,
+  aeadSealDetached: aeadSealDetachedNative,
+  aeadOpenDetached: aeadOpenDetachedNative,
 
   x25519GenerateKeyPair(): X25519KeyPair {
     // Exported as DER on purpose: exporting an x25519 KeyObject as JWK hangs

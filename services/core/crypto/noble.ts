@@ -13,7 +13,7 @@ import {
   lowOrderError,
   X25519_KEY_BYTES,
 } from "./suite.js";
-import type { CryptoSuite, X25519KeyPair } from "./suite.js";
+import type { CryptoSuite, DetachedSeal, X25519KeyPair } from "./suite.js";
 
 /**
  * The pure-JavaScript suite (@noble/ciphers, @noble/curves, @noble/hashes):
@@ -39,6 +39,19 @@ export const nobleSuite: CryptoSuite = {
     } catch (err) {
       throw authFailedError(err);
     }
+  },
+
+  aeadSealDetached(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): DetachedSeal {
+    const sealed = nobleSuite.aeadSeal(key, nonce, plaintext, aad);
+    return { ciphertext: sealed.subarray(0, sealed.length - AEAD_TAG_BYTES), tag: sealed.subarray(sealed.length - AEAD_TAG_BYTES) };
+  },
+
+  aeadOpenDetached(key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, aad: Uint8Array): Uint8Array {
+    if (tag.length !== AEAD_TAG_BYTES) throw authFailedError();
+    const sealed = new Uint8Array(ciphertext.length + AEAD_TAG_BYTES);
+    sealed.set(ciphertext, 0);
+    sealed.set(tag, ciphertext.length);
+    return nobleSuite.aeadOpen(key, nonce, sealed, aad);
   },
 
   x25519GenerateKeyPair(): X25519KeyPair {

@@ -25,12 +25,23 @@ export interface X25519KeyPair {
  * TypeError. A bad tag or a low-order peer key comes from the wire, so it
  * throws EwiiError.
  */
+/** ChaCha20-Poly1305 output with the tag kept apart from the ciphertext. */
+export interface DetachedSeal {
+  ciphertext: Uint8Array;
+  /** The 16-byte Poly1305 tag. */
+  tag: Uint8Array;
+}
+
 export interface CryptoSuite {
   readonly name: string;
   /** Encrypts with ChaCha20-Poly1305 (RFC 8439) and returns ciphertext || 16-byte tag. */
   aeadSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array;
   /** Verifies the tag, then decrypts; throws ERR_CRYPTO_AUTH_FAILED on any mismatch. */
   aeadOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array;
+  /** Encrypts like `aeadSeal` but returns the ciphertext and the 16-byte tag apart, without joining them. */
+  aeadSealDetached(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): DetachedSeal;
+  /** Opens like `aeadOpen`, with the tag given apart from the ciphertext. */
+  aeadOpenDetached(key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, tag: Uint8Array, aad: Uint8Array): Uint8Array;
   /** Generates an ephemeral X25519 key pair (RFC 7748) as raw 32-byte strings. */
   x25519GenerateKeyPair(): X25519KeyPair;
   /** Computes X25519(privateKey, peerPublicKey); throws ERR_CRYPTO_X25519_LOW_ORDER on an all-zero result. */

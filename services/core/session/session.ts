@@ -183,14 +183,15 @@ export class Session {
     const sequence = this.sendSequence++;
     this.sendFramesInEpoch++;
     this.sendLayout.prepare(this.sendEpoch, sequence);
-    const sealed = this.suite.aeadSeal(this.sendKey, this.sendLayout.nonce, plaintext, this.sendLayout.aad);
+    const sealed = this.suite.aeadSealDetached(this.sendKey, this.sendLayout.nonce, plaintext, this.sendLayout.aad);
     this.counters.framesSealed++;
     return {
       sessionId: this.idBuffer,
       direction: this.role,
       sequence,
       keyEpoch: this.sendEpoch,
-      ciphertext: Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength),
+      ciphertext: asBuffer(sealed.ciphertext),
+      tag: asBuffer(sealed.tag),
     };
   }
 
@@ -216,7 +217,7 @@ export class Session {
     this.receiveLayout.prepare(frame.keyEpoch, frame.sequence);
     let plaintext: Uint8Array;
     try {
-      plaintext = this.suite.aeadOpen(target.key, this.receiveLayout.nonce, frame.ciphertext, this.receiveLayout.aad);
+      plaintext = this.suite.aeadOpenDetached(target.key, this.receiveLayout.nonce, frame.ciphertext, frame.tag, this.receiveLayout.aad);
     } catch (err) {
       if (target !== this.current && target !== this.previous) target.key.fill(0);
       if (!isEwiiError(err) || err.code !== "ERR_CRYPTO_AUTH_FAILED") throw err;
@@ -266,13 +267,13 @@ export class Session {
       this.counters.rejected.wrongDirection++;
       throw sessionError(SessionErrorCode.frameWrongDirection, `frame direction is ${Role[frame.direction] ?? frame.direction} but this side only opens frames from ${Role[this.peerRole]}`);
     }
-    if (frame.ciphertext.length > this.limits.maxFrameBytes + AEAD_TAG_BYTES) {
+    if (frame.ciphertext.length > this.limits.maxFrameBytes) {
       this.counters.rejected.tooLarge++;
-      throw sessionError(SessionErrorCode.frameTooLarge, `frame ciphertext of ${frame.ciphertext.length} bytes exceeds the session maximum of ${this.limits.maxFrameBytes} bytes plus the tag`);
+      throw sessionError(SessionErrorCode.frameTooLarge, `frame ciphertext of ${frame.ciphertext.length} bytes exceeds the session maximum of ${this.limits.maxFrameBytes} bytes`);
     }
-    if (frame.ciphertext.length < AEAD_TAG_BYTES || frame.sequence < 0n || frame.sequence > MAX_SEQUENCE) {
+    if (frame.tag.length !== AEAD_TAG_BYTES || frame.sequence < 0n || frame.sequence > MAX_SEQUENCE) {
       this.counters.rejected.malformed++;
-      throw sessionError(SessionErrorCode.frameMalformed, `frame ${frame.sequence} is malformed: ciphertext of ${frame.ciphertext.length} bytes is shorter than the tag or the sequence is out of range`);
+      throw sessionError(SessionErrorCode.frameMalformed, `frame ${frame.sequence} is malformed: its tag is ${frame.tag.length} bytes instead of ${AEAD_TAG_BYTES}, or the sequence is out of range`);
     }
   }
 
@@ -332,4 +333,8 @@ function validateLimits(limits: SessionLimits): SessionLimits {
     if (!Number.isInteger(value) || value < 1) throw new TypeError(`session limit ${name} must be a positive integer, got ${value}`);
   }
   return limits;
+}
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }

@@ -95,8 +95,14 @@ export interface SealedFrame {
   sequence: bigint;
   /** Required. Key generation, starting at 0; increases at each rekey. */
   keyEpoch: number;
-  /** Required. ChaCha20-Poly1305 ciphertext with the 16-byte tag appended. */
+  /** Required. ChaCha20-Poly1305 ciphertext, as long as the plaintext. */
   ciphertext: Buffer;
+  /**
+   * Required. The 16-byte Poly1305 tag over the ciphertext and the
+   * associated data. It travels in its own field so that a sender need not
+   * copy the ciphertext to append it.
+   */
+  tag: Buffer;
 }
 
 /** A typed SQL parameter or result value. */
@@ -492,7 +498,14 @@ export const Handshake: MessageFns<Handshake> = {
 };
 
 function createBaseSealedFrame(): SealedFrame {
-  return { sessionId: Buffer.alloc(0), direction: 0, sequence: 0n, keyEpoch: 0, ciphertext: Buffer.alloc(0) };
+  return {
+    sessionId: Buffer.alloc(0),
+    direction: 0,
+    sequence: 0n,
+    keyEpoch: 0,
+    ciphertext: Buffer.alloc(0),
+    tag: Buffer.alloc(0),
+  };
 }
 
 export const SealedFrame: MessageFns<SealedFrame> = {
@@ -514,6 +527,9 @@ export const SealedFrame: MessageFns<SealedFrame> = {
     }
     if (message.ciphertext.length !== 0) {
       writer.uint32(42).bytes(message.ciphertext);
+    }
+    if (message.tag.length !== 0) {
+      writer.uint32(50).bytes(message.tag);
     }
     return writer;
   },
@@ -571,6 +587,14 @@ export const SealedFrame: MessageFns<SealedFrame> = {
             message.ciphertext = Buffer.from(reader.bytes());
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.tag = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -598,6 +622,7 @@ export const SealedFrame: MessageFns<SealedFrame> = {
         ? globalThis.Number(object.key_epoch)
         : 0,
       ciphertext: isSet(object.ciphertext) ? Buffer.from(bytesFromBase64(object.ciphertext)) : Buffer.alloc(0),
+      tag: isSet(object.tag) ? Buffer.from(bytesFromBase64(object.tag)) : Buffer.alloc(0),
     };
   },
 
@@ -618,6 +643,9 @@ export const SealedFrame: MessageFns<SealedFrame> = {
     if (message.ciphertext.length !== 0) {
       obj.ciphertext = base64FromBytes(message.ciphertext);
     }
+    if (message.tag.length !== 0) {
+      obj.tag = base64FromBytes(message.tag);
+    }
     return obj;
   },
 
@@ -631,6 +659,7 @@ export const SealedFrame: MessageFns<SealedFrame> = {
     message.sequence = (object.sequence !== undefined && object.sequence !== null) ? BigInt(object.sequence) : 0n;
     message.keyEpoch = object.keyEpoch ?? 0;
     message.ciphertext = object.ciphertext ?? Buffer.alloc(0);
+    message.tag = object.tag ?? Buffer.alloc(0);
     return message;
   },
 };
