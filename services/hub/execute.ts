@@ -17,8 +17,8 @@ export interface ExecuteDeps {
   connector: ClientConnector;
   /** Returns the revocation sequence covering the caller, or undefined. */
   callerRevocation: (peer: PeerIdentity) => number | undefined;
-  /** Reason to refuse every new query (stale revocation or policy state), or undefined. */
-  refusal: () => string | undefined;
+  /** Reason to reject every new query (stale revocation or policy state), or undefined. */
+  rejectionReason: () => string | undefined;
   now?: () => number;
 }
 
@@ -75,8 +75,8 @@ export async function executeQuery(request: ExecuteQueryRequest, ctx: ServerStre
   }
   for (const field of ["tenant", "client", "dataset", "queryId"] as const) requireField(request[field], field);
 
-  const refusal = deps.refusal();
-  if (refusal !== undefined) throw new EwiiError("ERR_HUB_NOT_SERVING", `query refused: ${refusal}`, { status: status.UNAVAILABLE });
+  const reason = deps.rejectionReason();
+  if (reason !== undefined) throw new EwiiError("ERR_HUB_NOT_SERVING", `query rejected: ${reason}`, { status: status.UNAVAILABLE });
   const revokedSequence = deps.callerRevocation(caller);
   if (revokedSequence !== undefined) {
     throw new EwiiError("ERR_REVOKED", `caller ${caller.spiffeId} (serial ${caller.serial}) is revoked (revocation sequence ${revokedSequence})`, { status: status.PERMISSION_DENIED });
@@ -106,19 +106,19 @@ export async function executeQuery(request: ExecuteQueryRequest, ctx: ServerStre
   };
 
   if (decision.effect === "deny") {
-    await appendOrRefuse(deps.audit, { ...base, event: "query.denied", outcome: "denied" }, ctx.signal);
+    await appendOrReject(deps.audit, { ...base, event: "query.denied", outcome: "denied" }, ctx.signal);
     logger.info("query denied by policy", { rule: decision.rule, policy_version: decision.policyVersion });
     throw new EwiiError("ERR_POLICY_DENIED", `query ${request.queryId} on ${request.tenant}/${request.dataset} denied by rule "${decision.rule}" (policy version ${decision.policyVersion})${decision.reason === `denied by rule "${decision.rule}"` ? "" : `: ${decision.reason}`}`, { status: status.PERMISSION_DENIED });
   }
 
-  await appendOrRefuse(deps.audit, { ...base, event: "query.started" }, ctx.signal);
+  await appendOrReject(deps.audit, { ...base, event: "query.started" }, ctx.signal);
 
   let connection: ClientConnection | undefined;
   try {
     connection = await deps.connector.connect(clientSpiffeId, ctx.signal);
     const outcome = await relayQuery(request, requestId, paramsSalt, decision, connection, ctx);
     const elapsedMs = now() - startedMs;
-    const [sequence] = await appendOrRefuse(
+    const [sequence] = await appendOrReject(
       deps.audit,
       {
         ...base,
@@ -176,11 +176,11 @@ function checkParamsSize(params: Record<string, Value>, json: string): void {
   });
 }
 
-async function appendOrRefuse(audit: AuditAppender, record: Partial<AuditRecord>, signal: AbortSignal | undefined): Promise<number[]> {
+async function appendOrReject(audit: AuditAppender, record: Partial<AuditRecord>, signal: AbortSignal | undefined): Promise<number[]> {
   try {
     return await audit.append([record], signal);
   } catch (err) {
-    throw new EwiiError("ERR_AUDIT_UNAVAILABLE", `query refused: the audit service did not acknowledge the ${record.event} record; retry when audit is available`, { status: status.UNAVAILABLE, cause: err });
+    throw new EwiiError("ERR_AUDIT_UNAVAILABLE", `query rejected: the audit service did not acknowledge the ${record.event} record; retry when audit is available`, { status: status.UNAVAILABLE, cause: err });
   }
 }
 

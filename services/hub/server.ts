@@ -161,7 +161,7 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
     audit: new GrpcAuditAppender(auditClient, config.audit_deadline_ms),
     connector,
     callerRevocation: (peer) => denySet.match({ ...peer, notBefore: callerNotBefore.notBefore(peer.leafDer) }),
-    refusal: () => {
+    rejectionReason: () => {
       if (follower.isStale()) return follower.reason;
       const ageMs = policy.ageMs();
       if (policy.current() === undefined) return "the hub has not received a policy snapshot yet; check the policy service";

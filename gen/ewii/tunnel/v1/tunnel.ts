@@ -131,7 +131,7 @@ export interface Value {
   boolValue?: boolean | undefined;
 }
 
-/** A query the hub asks the client to run. */
+/** A query the hub sends the client to run. */
 export interface QueryRequest {
   /**
    * Required. Unique request id, 16 random bytes; the client runs each id at
