@@ -1,6 +1,6 @@
-import { chmodSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { derToPem, generateKeyPair, privateKeyToPem, SpiffeId } from "../core/identity/index.js";
+import { writeCredentialFiles as writeWorkloadCredentialFiles } from "../core/workload/credentials.js";
 import type { CaContext } from "./context.js";
 import { bundleOf } from "./bundles.js";
 import { issueSvid } from "./issuance.js";
@@ -70,20 +70,8 @@ export function issueOperatorCredential(
 /** Writes a credential's three files, each replaced atomically by rename. */
 export function writeCredentialFiles(dataDir: string, name: string, credential: OperatorCredential): CredentialPaths {
   const paths = credentialPaths(dataDir, name);
-  mkdirSync(paths.dir, { recursive: true, mode: CREDENTIAL_DIR_MODE });
-  // mkdir applies the umask, so set the mode explicitly.
-  chmodSync(paths.dir, CREDENTIAL_DIR_MODE);
-  writePrivateFile(paths.key, credential.privateKeyPem);
-  writePrivateFile(paths.svid, credential.certChainPem);
-  writePrivateFile(paths.bundle, credential.bundlePem);
+  writeWorkloadCredentialFiles(paths.dir, { key: credential.privateKeyPem, svid: credential.certChainPem, operatorBundle: credential.bundlePem });
   return paths;
-}
-
-function writePrivateFile(file: string, content: string): void {
-  const temporary = `${file}.tmp-${process.pid}`;
-  writeFileSync(temporary, content, { mode: CREDENTIAL_FILE_MODE });
-  chmodSync(temporary, CREDENTIAL_FILE_MODE);
-  renameSync(temporary, file);
 }
 
 /**

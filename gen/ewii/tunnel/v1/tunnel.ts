@@ -188,8 +188,8 @@ export interface ResultColumns {
   /** Required. Column names in order. */
   names: string[];
   /**
-   * Required. Declared types ("integer", "real", "text", "blob", "" when the
-   * engine does not say), same order as `names`.
+   * Required. Declared types ("integer", "real", "text", "blob", or "" when
+   * the engine declares none), same order as `names`.
    */
   types: string[];
 }
