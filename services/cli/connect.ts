@@ -4,7 +4,7 @@ import { CAServiceClient } from "../../gen/ewii/ca/v1/ca.js";
 import { HubServiceClient } from "../../gen/ewii/hub/v1/hub.js";
 import { PolicyServiceClient } from "../../gen/ewii/policy/v1/policy.js";
 import { RelayServiceClient } from "../../gen/ewii/relay/v1/relay.js";
-import { channelOptions, createClientCredentials, dialTarget } from "../core/grpc/index.js";
+import { operatorServiceChannel } from "../core/workload/operator-channel.js";
 import { loadCredentials, type WorkloadCredentials } from "../core/workload/credentials.js";
 import { credentialsDir, homeDir, readEndpoints, type Endpoints } from "./home.js";
 
@@ -57,13 +57,7 @@ export function unavailableHint(): string {
 }
 
 function channel(context: CliContext, address: string, service: string): [string, ChannelCredentials, ChannelOptions] {
-  const expected = `spiffe://${context.endpoints.operator_trust_domain}/service/${service}`;
-  const credentials = createClientCredentials({
-    tls: { certChainPem: context.credentials.certChainPem, privateKeyPem: context.credentials.privateKeyPem },
-    trustedCasPem: context.credentials.operatorBundlePem,
-    expectServer: (spiffeId) => spiffeId === expected || spiffeId.startsWith(expected + "/"),
-  });
-  return [dialTarget(address), credentials, channelOptions(address)];
+  return operatorServiceChannel(address, context.credentials, context.endpoints.operator_trust_domain, service, { allowInstancePaths: true });
 }
 
 export const caClient = (context: CliContext): CAServiceClient => new CAServiceClient(...channel(context, context.endpoints.ca, "ca"));

@@ -4,7 +4,7 @@ import { AuditServiceClient } from "../../gen/ewii/audit/v1/audit.js";
 import { HubServiceService } from "../../gen/ewii/hub/v1/hub.js";
 import { PolicyServiceClient } from "../../gen/ewii/policy/v1/policy.js";
 import { asError } from "../core/errors.js";
-import { channelOptions, createClientCredentials, dialTarget, startGrpcServer, TlsMaterialSource } from "../core/grpc/index.js";
+import { startGrpcServer, TlsMaterialSource } from "../core/grpc/index.js";
 import type { RunningServer } from "../core/grpc/index.js";
 import { BundleSet, pemToDerList, verifyX509Svid } from "../core/identity/index.js";
 import { componentLogger, LogField, type Logger } from "../core/log.js";
@@ -13,6 +13,7 @@ import { InMemoryRouteRegistry, RedisRouteRegistry, type RouteRegistry } from ".
 import type { VerifiedPeer } from "../core/session/index.js";
 import { BundleRefresher, caRevocationSource, dialCa } from "../core/workload/ca-link.js";
 import { loadCredentials, type WorkloadCredentials } from "../core/workload/credentials.js";
+import { operatorServiceChannel } from "../core/workload/operator-channel.js";
 import { createPeerVerifier } from "../core/workload/peer-verifier.js";
 import { SvidRenewer } from "../core/workload/renewal.js";
 import { PolicySnapshotCache } from "../policy/watcher.js";
@@ -57,19 +58,6 @@ function toHubIdentity(credentials: WorkloadCredentials): HubIdentity {
   };
 }
 
-/** Dials an operator service over mTLS, expecting its SPIFFE ID at /service/<name>. */
-function operatorChannel(address: string, credentials: WorkloadCredentials, operatorTrustDomain: string, service: string) {
-  const expected = `spiffe://${operatorTrustDomain}/service/${service}`;
-  return {
-    target: dialTarget(address),
-    credentials: createClientCredentials({
-      tls: { certChainPem: credentials.certChainPem, privateKeyPem: credentials.privateKeyPem },
-      trustedCasPem: credentials.operatorBundlePem,
-      expectServer: (spiffeId) => spiffeId === expected,
-    }),
-    options: channelOptions(address),
-  };
-}
 
 /**
  * Starts the hub: trust bundles and revocations from the CA, policy
@@ -113,12 +101,10 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
     connectTimeoutMs: config.connect_timeout_ms,
   });
 
-  const policyChannel = operatorChannel(config.policy_address, credentials, config.operator_trust_domain, "policy");
-  const policyClient = new PolicyServiceClient(policyChannel.target, policyChannel.credentials, policyChannel.options);
+  const policyClient = new PolicyServiceClient(...operatorServiceChannel(config.policy_address, credentials, config.operator_trust_domain, "policy"));
   const policy = new PolicySnapshotCache(policyClient, logger);
   policy.start();
-  const auditChannel = operatorChannel(config.audit_address, credentials, config.operator_trust_domain, "audit");
-  const auditClient = new AuditServiceClient(auditChannel.target, auditChannel.credentials, auditChannel.options);
+  const auditClient = new AuditServiceClient(...operatorServiceChannel(config.audit_address, credentials, config.operator_trust_domain, "audit"));
 
   let queries: HubQueries | undefined;
   let server: RunningServer | undefined;

@@ -1,25 +1,20 @@
 import type { Revocation } from "../../../gen/ewii/ca/v1/ca.js";
 import { CAServiceClient } from "../../../gen/ewii/ca/v1/ca.js";
 import { asError } from "../errors.js";
-import { callUnary, channelOptions, createClientCredentials, dialTarget } from "../grpc/index.js";
+import { callUnary } from "../grpc/index.js";
 import type { TlsMaterialSource } from "../grpc/index.js";
 import { BundleSet, TrustBundle } from "../identity/index.js";
 import { LogField, type Logger } from "../log.js";
 import type { RevocationSource } from "../revocation/index.js";
 import type { WorkloadCredentials } from "./credentials.js";
+import { operatorServiceChannel } from "./operator-channel.js";
 
 /** The CA service's SPIFFE ID path in the operator trust domain. */
 export const CA_SERVICE_PATH = "/service/ca";
 
 /** Dials the CA service with a workload's SVID, checking the CA's own SPIFFE ID. */
 export function dialCa(address: string, credentials: Pick<WorkloadCredentials, "certChainPem" | "privateKeyPem" | "operatorBundlePem">, operatorTrustDomain: string): CAServiceClient {
-  const expected = `spiffe://${operatorTrustDomain}${CA_SERVICE_PATH}`;
-  const channelCredentials = createClientCredentials({
-    tls: { certChainPem: credentials.certChainPem, privateKeyPem: credentials.privateKeyPem },
-    trustedCasPem: credentials.operatorBundlePem,
-    expectServer: (spiffeId) => spiffeId === expected,
-  });
-  return new CAServiceClient(dialTarget(address), channelCredentials, channelOptions(address));
+  return new CAServiceClient(...operatorServiceChannel(address, credentials, operatorTrustDomain, CA_SERVICE_PATH.slice("/service/".length)));
 }
 
 /** Reads revocations from the CA for a RevocationFollower. */
