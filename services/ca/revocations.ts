@@ -14,7 +14,7 @@ import type { RevocationRecord, RevocationTargetKind, RevocationTargetRecord } f
  * again. A serial revocation covers that one certificate.
  */
 
-/** Longest reason accepted, in characters. */
+/** Maximum reason length, in characters. */
 export const MAX_REASON_CHARS = 256;
 /** Entries returned by listRevocations when the caller sets no limit. */
 export const DEFAULT_LIST_LIMIT = 1000;

@@ -42,7 +42,7 @@ let currentContext: CliContext | undefined;
  * Says what to check after a call failed with UNAVAILABLE. A TLS handshake
  * the server rejects looks the same as a server that is down, so the hint
  * names the credentials too. Operator services reject SVIDs from outside
- * the operator trust domain during the handshake, and the hint says so.
+ * the operator trust domain during the handshake, and the hint explains that.
  */
 export function unavailableHint(): string {
   const context = currentContext;

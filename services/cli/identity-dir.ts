@@ -18,7 +18,7 @@ export interface PreparedIdentityDir {
  * Makes sure `dir` can receive an enrolled identity before a join token is
  * spent on it. The folder must be a writable directory outside /proc, /sys
  * and /dev. Missing folders are created with mode 0700, and a folder that
- * already holds svid.pem is rejected unless `force` is set. Throws
+ * already contains svid.pem is rejected unless `force` is set. Throws
  * ERR_USAGE or ERR_IDENTITY_EXISTS naming the path.
  */
 export function prepareIdentityDir(dir: string, options: { force: boolean }): PreparedIdentityDir {

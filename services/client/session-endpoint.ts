@@ -12,7 +12,7 @@ function codeOf(err: unknown): string | undefined {
   return isEwiiError(err) ? err.code : errorCodeOf(err);
 }
 
-/** What the endpoint needs to run one query; the QueryHandler implements it. */
+/** Query execution as the endpoint uses it; the QueryHandler implements it. */
 export interface QueryRunner {
   handle(request: QueryRequest, out: { send(message: SessionMessage): Promise<void>; sendEncoded?(plaintext: Uint8Array): Promise<void> }, signal: AbortSignal): Promise<void>;
 }
@@ -46,9 +46,9 @@ interface OpenSession {
 }
 
 /**
- * The client's end of hub sessions: answers handshakes, opens and seals
- * frames, runs queries and cancels them when the hub asks or the session
- * ends. Frames that fail authentication, replays and frames older than the
+ * The client's end of hub sessions. It completes handshakes, opens and
+ * seals frames, runs queries, and cancels them when the hub requests it or
+ * the session ends. Frames that fail authentication, replays and frames older than the
  * replay window are dropped and counted.
  */
 export class ClientSessionEndpoint {
@@ -78,8 +78,8 @@ export class ClientSessionEndpoint {
 
   /**
    * Ends the sessions whose frames travel over `sender`, for example when
-   * that relay link went down: the hub sees its relay stream fail and
-   * opens a new session through another relay, so these can never
+   * that relay link went down. The hub's relay stream fails too and the hub
+   * opens a new session through another relay, so these sessions can never
    * deliver another frame and their queries are stopped.
    */
   closeSessionsOf(sender: FrameSender, reason: string): void {

@@ -67,7 +67,7 @@ export class SessionConnector implements ClientConnector {
 
   /**
    * Asks each static relay for the client streams it holds, so ListClients
-   * works without a shared route registry. A relay that does not answer is
+   * works without a shared route registry. A relay that does not respond is
    * logged and left out.
    */
   async listStaticRelayStreams(): Promise<RouteEntry[]> {

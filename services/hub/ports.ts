@@ -15,7 +15,7 @@ export interface ClientConnection {
    * Sends a query and yields the client's messages for it (columns, row
    * chunks, then a summary). Aborting the signal sends a cancel to the client.
    * `onRowBytes` receives the protobuf encoding of every received row, as
-   * the client sent it, before the chunk that holds it is yielded.
+   * the client sent it, before the chunk that contains it is yielded.
    */
   query(request: QueryRequest, signal: AbortSignal, onRowBytes?: (encoded: Uint8Array) => void): AsyncIterable<SessionMessage>;
   /** Closes the session, for example because the client's identity was revoked. */

@@ -80,7 +80,7 @@ export class RelayCore {
   /**
    * Registers a client stream whose identity the caller has verified. A
    * second stream for the same SPIFFE ID replaces the first: mTLS already
-   * proved that it holds a valid SVID for that identity.
+   * proved that it has a valid SVID for that identity.
    */
   async registerClient(stream: ClientStream): Promise<void> {
     const previous = this.clients.get(stream.spiffeId);
@@ -141,7 +141,7 @@ export class RelayCore {
     session.hub.send({ frame });
   }
 
-  /** Ends a session from the hub side and tells the client. */
+  /** Ends a session from the hub side and notifies the client. */
   closeSession(sessionKey: string, reason: string): void {
     const session = this.sessions.get(sessionKey);
     if (session === undefined) return;

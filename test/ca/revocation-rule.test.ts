@@ -27,7 +27,7 @@ describe("ca and deny set revocation rule", () => {
     await callUnary(admin.revoke.bind(admin), { target: { spiffeId }, reason: "test" });
   }
 
-  async function caSaysRevoked(workload: EnrolledWorkload): Promise<boolean> {
+  async function caReportsRevoked(workload: EnrolledWorkload): Promise<boolean> {
     const admin = ca.admin();
     const { svids } = await callUnary(admin.listSvids.bind(admin), { tenant: "acme", includeExpired: true });
     const record = svids.find((svid) => svid.serial === workload.serial);
@@ -35,7 +35,7 @@ describe("ca and deny set revocation rule", () => {
     return record.revoked;
   }
 
-  async function denySetSaysRevoked(workload: EnrolledWorkload): Promise<boolean> {
+  async function denySetReportsRevoked(workload: EnrolledWorkload): Promise<boolean> {
     const relay = ca.client(ca.operatorTls("relay"));
     const { revocations } = await callUnary(relay.listRevocations.bind(relay), { sinceSequence: 0n, limit: 0 });
     const denySet = new DenySet();
@@ -48,8 +48,8 @@ describe("ca and deny set revocation rule", () => {
   it("both deny the SVID revoked", async () => {
     const before = await ca.enroll(await ca.token("acme", "/client/a"));
     await revoke(before.spiffeId);
-    assert.equal(await caSaysRevoked(before), true);
-    assert.equal(await denySetSaysRevoked(before), true);
+    assert.equal(await caReportsRevoked(before), true);
+    assert.equal(await denySetReportsRevoked(before), true);
   });
 
   it("both admit a re-enrollment 30 s later", async () => {
@@ -57,15 +57,15 @@ describe("ca and deny set revocation rule", () => {
     await revoke(before.spiffeId);
     ca.clock.advance(30_000);
     const after = await ca.enroll(await ca.token("acme", "/client/a"));
-    assert.equal(await caSaysRevoked(after), false);
-    assert.equal(await denySetSaysRevoked(after), false);
+    assert.equal(await caReportsRevoked(after), false);
+    assert.equal(await denySetReportsRevoked(after), false);
   });
 
   it("both admit a re-enrollment in the same millisecond", async () => {
     const before = await ca.enroll(await ca.token("acme", "/client/a"));
     await revoke(before.spiffeId);
     const after = await ca.enroll(await ca.token("acme", "/client/a"));
-    assert.equal(await caSaysRevoked(after), false);
-    assert.equal(await denySetSaysRevoked(after), false);
+    assert.equal(await caReportsRevoked(after), false);
+    assert.equal(await denySetReportsRevoked(after), false);
   });
 });

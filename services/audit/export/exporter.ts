@@ -316,7 +316,9 @@ export class SinkExporter {
     const from = this.state;
     this.state = to;
     this.stateSince = this.now();
-    const level = to === "error" ? "error" : to === "backoff" ? "warn" : "info";
+    let level = "info";
+    if (to === "error") level = "error";
+    else if (to === "backoff") level = "warn";
     this.options.logger.log(level, `audit sink ${to}`, {
       sink: this.options.name,
       target: this.options.transport.target,

@@ -124,7 +124,13 @@ function cefLine(entry: StoredEntry, options: PayloadOptions): string {
     deviceVersion: options.productVersion,
     signatureId: checkpoint ? "checkpoint" : String(entry.event),
     name: checkpoint ? "audit checkpoint" : `${String(entry.event)} ${String(entry.decision)}`,
-    severity: checkpoint ? CEF_SEVERITY_CHECKPOINT : entry.decision === "deny" ? CEF_SEVERITY_DENY : CEF_SEVERITY_ALLOW,
+    severity: cefSeverity(checkpoint, entry.decision),
     extension,
   });
+}
+
+function cefSeverity(checkpoint: boolean, decision: unknown): number {
+  if (checkpoint) return CEF_SEVERITY_CHECKPOINT;
+  if (decision === "deny") return CEF_SEVERITY_DENY;
+  return CEF_SEVERITY_ALLOW;
 }

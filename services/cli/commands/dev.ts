@@ -29,7 +29,7 @@ export const DEMO_QUERIES: DemoQuery[] = [
 ];
 
 /** Queries that must fail, and why: one refused by policy, one by the client's allow-list. */
-export const REFUSED_QUERIES: DemoQuery[] = [
+export const REJECTED_QUERIES: DemoQuery[] = [
   { title: "Employee list (the policy denies it)", queryId: "employee_list", params: {} },
   { title: "Customer e-mails (the policy allows it, the client's allow-list does not)", queryId: "customer_emails", params: {} },
 ];
@@ -42,13 +42,13 @@ function write(line = ""): void {
 }
 
 /** Runs the demo queries through the hub as the internal caller and prints the results. */
-export async function runDemo(stack: DevStack): Promise<{ completed: number; refused: number }> {
+export async function runDemo(stack: DevStack): Promise<{ completed: number; rejected: number }> {
   const hub = hubClient(stack.caller);
   const audit = auditClient(stack.admin);
   const before = await callUnary(audit.query.bind(audit), { limit: 0, afterSequence: 0n, tenant: "", principal: "", client: "", decision: "" });
   const firstSequence = before.records.length === 0 ? 0n : before.records[before.records.length - 1].sequence;
   let completed = 0;
-  let refused = 0;
+  let rejected = 0;
 
   for (const demo of DEMO_QUERIES) {
     write(`\n== ${demo.title}  (${demo.queryId}, as ${stack.caller.credentials.spiffeId.toString()})`);
@@ -60,13 +60,13 @@ export async function runDemo(stack: DevStack): Promise<{ completed: number; ref
     completed++;
   }
 
-  for (const demo of REFUSED_QUERIES) {
+  for (const demo of REJECTED_QUERIES) {
     write(`\n== ${demo.title}`);
     try {
       await collectQuery(hub, { tenant: DEMO_TENANT, client: DEMO_CLIENT_PATH, dataset: DATASET, queryId: demo.queryId, params: demo.params }, 30_000);
       write("unexpected: the query ran");
     } catch (err) {
-      refused++;
+      rejected++;
       const details = (err as { details?: string }).details ?? String(err);
       const code = errorCodeOf(err) ?? "error";
       write(`refused: ${escapeControlCharacters(details.startsWith(code) ? details : `${code}: ${details}`)}`);
@@ -80,7 +80,7 @@ export async function runDemo(stack: DevStack): Promise<{ completed: number; ref
   write(`\naudit chain: ${verify.ok ? "verified" : `FAILED at ${verify.firstBadSequence}: ${verify.problem} ${verify.detail}`} (${verify.checked} entries)`);
   hub.close();
   audit.close();
-  return { completed, refused };
+  return { completed, rejected };
 }
 
 function printTryIt(stack: DevStack): void {

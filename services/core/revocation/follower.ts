@@ -6,10 +6,10 @@ import type { DenySet } from "./deny-set.js";
 
 /** Interval between deny-set prunes of expired entries when none is configured, in milliseconds. */
 export const DEFAULT_PRUNE_INTERVAL_MS = 60_000;
-/** Longest interval between staleness checks, in milliseconds. */
+/** Maximum interval between staleness checks, in milliseconds. */
 export const MAX_STALENESS_CHECK_INTERVAL_MS = 1_000;
 
-/** Where a follower reads the CA's revocation log from (the CA's ListRevocations RPC). */
+/** Source of the CA's revocation log for a follower (the CA's ListRevocations RPC). */
 export interface RevocationSource {
   listRevocations(sinceSequence: number): Promise<{ revocations: Revocation[]; latestSequence: number }>;
 }
@@ -35,7 +35,7 @@ export interface RevocationFollowerOptions {
 
 /**
  * Keeps a deny set current with the CA's revocation log. Revocations pushed
- * by a bus are applied at once when they are the next sequence; a gap, a
+ * by a bus are applied at once when they are the next sequence. A gap, a
  * restart or a bus reconnect triggers a catch-up with ListRevocations, and a
  * poll on an interval catches anything a lossy bus dropped.
  *
@@ -120,7 +120,7 @@ export class RevocationFollower {
     return this.stale;
   }
 
-  /** Why the follower is stale, for health and errors. */
+  /** Reason the follower is stale, for health and errors. */
   get reason(): string {
     return this.staleReason;
   }

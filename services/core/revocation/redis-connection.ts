@@ -24,7 +24,7 @@ export const redisConnectionSchema = z
   .strictObject({
     /** One server: redis://[user:password@]host:port/db, or rediss:// for TLS. */
     url: z.string().url().optional(),
-    /** Sentinel addresses; ioredis asks them for the current primary of `sentinel_name`. */
+    /** Sentinel addresses; ioredis queries them for the current primary of `sentinel_name`. */
     sentinels: z.array(hostAndPort).min(1).optional(),
     /** Name of the primary group the sentinels watch (`sentinel monitor <name> ...`). */
     sentinel_name: z.string().min(1).optional(),

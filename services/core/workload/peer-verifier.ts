@@ -24,7 +24,7 @@ interface CachedPeer {
  * development VM), mostly certificate parsing, and every call on a
  * connection presents the same leaf. Results are therefore cached by the
  * leaf's SHA-256 for as long as the bundle of its trust domain is the same
- * object; the validity period is checked again on every call. Revocation is
+ * object, and the validity period is checked again on every call. Revocation is
  * not cached here: callers check their deny set per call.
  */
 export function createPeerVerifier(bundles: BundleSource, now: () => Date = () => new Date()): PeerVerifier {
