@@ -4,7 +4,8 @@
  * verified client certificate.
  */
 import { status } from "@grpc/grpc-js";
-import type { AppendRequest, AppendResponse, AuditRecord, AuditServiceServer, ListSinksRequest, ListSinksResponse, QueryRequest, QueryResponse, TailRequest, TailResponse, VerifyRequest, VerifyResponse } from "../../gen/ewii/audit/v1/audit.js";
+import type { ServerDuplexStream } from "@grpc/grpc-js";
+import type { AppendRequest, AppendResponse, AppendStreamRequest, AppendStreamResponse, AuditRecord, AuditServiceServer, ListSinksRequest, ListSinksResponse, QueryRequest, QueryResponse, TailRequest, TailResponse, VerifyRequest, VerifyResponse } from "../../gen/ewii/audit/v1/audit.js";
 import { EwiiError, isEwiiError } from "../core/errors.js";
 import type { PeerIdentity, RpcContext, RpcEdge, ServerStreamContext } from "../core/grpc/index.js";
 import type { Logger } from "../core/log.js";
@@ -40,6 +41,7 @@ export class AuditService {
   implementation(rpc: RpcEdge): AuditServiceServer {
     return {
       append: rpc.unary((req: AppendRequest, ctx) => this.append(req, ctx)),
+      appendStream: rpc.bidiStream((call: ServerDuplexStream<AppendStreamRequest, AppendStreamResponse>, ctx) => this.appendStream(call, ctx)),
       query: rpc.unary((req: QueryRequest, ctx) => this.query(req, ctx)),
       tail: rpc.serverStream((req: TailRequest, ctx: ServerStreamContext<TailResponse>) => this.tail(req, ctx)),
       verify: rpc.unary((req: VerifyRequest, ctx) => this.verify(req, ctx)),
@@ -49,12 +51,46 @@ export class AuditService {
 
   async append(req: AppendRequest, ctx: RpcContext): Promise<AppendResponse> {
     this.requireAppender(ctx.peer, ctx.method);
-    if (req.records.length === 0) throw recordInvalid("the request contains no records; send at least one");
-    const inputs = req.records.map((record, i) => toInput(record, i));
+    const sequences = await this.store(req.records, ctx.logger);
+    return { sequences };
+  }
+
+  /**
+   * Stores each batch as it arrives, without waiting for the previous one,
+   * so that batches from one stream share the log's group commits. A
+   * failed batch is answered with its error and the stream stays open.
+   */
+  async appendStream(call: ServerDuplexStream<AppendStreamRequest, AppendStreamResponse>, ctx: RpcContext): Promise<void> {
+    this.requireAppender(ctx.peer, ctx.method);
+    ctx.logger.info("audit append stream opened");
+    const inFlight = new Set<Promise<void>>();
+    for await (const req of call as AsyncIterable<AppendStreamRequest>) {
+      const batch = this.storeBatch(req, call, ctx.logger).finally(() => inFlight.delete(batch));
+      inFlight.add(batch);
+    }
+    await Promise.all(inFlight);
+  }
+
+  private async storeBatch(req: AppendStreamRequest, call: ServerDuplexStream<AppendStreamRequest, AppendStreamResponse>, logger: Logger): Promise<void> {
+    let response: AppendStreamResponse;
+    try {
+      response = { batchId: req.batchId, sequences: await this.store(req.records, logger), errorCode: "", errorMessage: "" };
+    } catch (err: unknown) {
+      const error = isEwiiError(err) ? err : new EwiiError(AuditErrorCode.logUnavailable, "the audit log could not store the batch; the audit service log has the cause", { status: status.UNAVAILABLE, cause: err });
+      logger.warn("audit batch not stored", { [LogField.errorCode]: error.code, [LogField.cause]: error.message, batch_id: req.batchId.toString(10) });
+      response = { batchId: req.batchId, sequences: [], errorCode: error.code, errorMessage: error.message };
+    }
+    if (!call.writableEnded && !call.cancelled) call.write(response);
+  }
+
+  /** Validates and durably appends records; returns their sequences in order. */
+  private async store(records: AuditRecord[], logger: Logger): Promise<bigint[]> {
+    if (records.length === 0) throw recordInvalid("the request contains no records; send at least one");
+    const inputs = records.map((record, i) => toInput(record, i));
     try {
       const stored = await this.options.log.append(inputs);
-      ctx.logger.debug("audit records appended", { count: stored.length, [LogField.sequence]: stored[stored.length - 1].sequence.toString(10) });
-      return { sequences: stored.map((record) => record.sequence) };
+      logger.debug("audit records appended", { count: stored.length, [LogField.sequence]: stored[stored.length - 1].sequence.toString(10) });
+      return stored.map((record) => record.sequence);
     } catch (err: unknown) {
       if (isEwiiError(err) && err.code === AuditErrorCode.logUnavailable && !this.unavailableReported) {
         this.unavailableReported = true;

@@ -17,7 +17,7 @@ import { operatorServiceChannel } from "../core/workload/operator-channel.js";
 import { createPeerVerifier } from "../core/workload/peer-verifier.js";
 import { SvidRenewer } from "../core/workload/renewal.js";
 import { PolicySnapshotCache } from "../policy/watcher.js";
-import { GrpcAuditAppender } from "./audit-appender.js";
+import { StreamingAuditAppender } from "./audit-appender.js";
 import type { HubConfig } from "./config.js";
 import { SessionConnector, type HubIdentity } from "./connector.js";
 import { NotBeforeCache } from "./not-before-cache.js";
@@ -105,6 +105,7 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
   const policy = new PolicySnapshotCache(policyClient, logger);
   policy.start();
   const auditClient = new AuditServiceClient(...operatorServiceChannel(config.audit_address, credentials, config.operator_trust_domain, "audit"));
+  const audit = new StreamingAuditAppender({ client: auditClient, deadlineMs: config.audit_deadline_ms, logger });
 
   let queries: HubQueries | undefined;
   let server: RunningServer | undefined;
@@ -144,7 +145,7 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
   queries = new HubQueries({
     operatorTrustDomain: config.operator_trust_domain,
     policy: new LocalPolicyGate(policy),
-    audit: new GrpcAuditAppender(auditClient, config.audit_deadline_ms),
+    audit,
     connector,
     callerRevocation: (peer) => denySet.match({ ...peer, notBefore: callerNotBefore.notBefore(peer.leafDer) }),
     rejectionReason: () => {
@@ -210,6 +211,7 @@ export async function startHub(config: HubConfig, deps: HubDeps): Promise<Runnin
       await running.close(1000);
       ca.close();
       policyClient.close();
+      audit.close();
       auditClient.close();
       if (redis !== undefined) await redis.quit().catch(() => undefined);
     },

@@ -33,8 +33,12 @@ export interface ExecutionRequest {
 export interface ResultSink {
   /** Called once, before any rows, with column names and type names ("integer", "real", "text", "blob", "boolean" or ""). */
   columns(names: string[], types: string[]): Promise<void> | void;
-  /** Called with each batch of rows; the executor waits for the returned promise before reading on. */
-  rows(batch: Row[]): Promise<void>;
+  /**
+   * Called with each batch of rows, each as its protobuf encoding
+   * (ewii.tunnel.v1.Row); the executor waits for the returned promise
+   * before reading on.
+   */
+  rows(batch: Uint8Array[]): Promise<void>;
 }
 
 export interface ExecutionResult {
@@ -52,9 +56,9 @@ export function encodedRowLength(row: Row): number {
 }
 
 /**
- * Counts rows and bytes against the caps of one execution. `add` throws
- * the cap error at the first row that would pass a cap, before that row is
- * sent.
+ * Counts rows and bytes against the caps of one execution. `add` takes a
+ * row's encoded length and throws the cap error at the first row that
+ * would pass a cap, before that row is sent.
  */
 export class CapCounter {
   rowCount = 0;
@@ -65,9 +69,8 @@ export class CapCounter {
     private readonly maxBytes: number,
   ) {}
 
-  add(row: Row): void {
+  add(length: number): void {
     if (this.rowCount + 1 > this.maxRows) throw rowCapError(this.maxRows);
-    const length = encodedRowLength(row);
     if (this.byteCount + length > this.maxBytes) throw byteCapError(this.maxBytes);
     this.rowCount += 1;
     this.byteCount += length;

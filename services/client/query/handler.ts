@@ -3,7 +3,7 @@ import { EwiiError, asError, isEwiiError } from "../../core/errors.js";
 import { LogField } from "../../core/log.js";
 import type { Logger } from "../../core/log.js";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
-import { Row, SessionMessage } from "../../../gen/ewii/tunnel/v1/tunnel.js";
+import { SessionMessage } from "../../../gen/ewii/tunnel/v1/tunnel.js";
 import type { QueryRequest, ResultSummary } from "../../../gen/ewii/tunnel/v1/tunnel.js";
 import type { ClientConfig } from "../config.js";
 import { buildLocalCatalog, createExecutor } from "./catalog.js";
@@ -199,7 +199,7 @@ export class QueryHandler {
     const deadlineMs = Number(request.deadlineUnixMs);
     const timeoutMs = deadlineMs === 0 ? dataset.config.statement_timeout_ms : Math.max(1, Math.min(dataset.config.statement_timeout_ms, deadlineMs - startedMs));
 
-    // Each row is encoded once: the same bytes feed the digest and the RowChunk.
+    // The executor hands over encoded rows: the same bytes feed the digest and the RowChunk.
     let pending: Uint8Array[] = [];
     let pendingBytes = 0;
     const flush = async (): Promise<void> => {
@@ -216,8 +216,7 @@ export class QueryHandler {
       {
         columns: (names, types) => out.send({ columns: { requestId: request.requestId, names, types } }),
         rows: async (batch) => {
-          for (const row of batch) {
-            const encoded = Row.encode(row).finish();
+          for (const encoded of batch) {
             pendingBytes += progress.digest.updateEncoded(encoded);
             pending.push(encoded);
             if (pending.length >= CHUNK_MAX_ROWS || pendingBytes >= CHUNK_MAX_BYTES) await flush();

@@ -1,6 +1,6 @@
 import pg from "pg";
 import Cursor from "pg-cursor";
-import type { Row } from "../../../gen/ewii/tunnel/v1/tunnel.js";
+import { Row } from "../../../gen/ewii/tunnel/v1/tunnel.js";
 import { isEwiiError } from "../../core/errors.js";
 import type { EwiiError } from "../../core/errors.js";
 import { CapCounter, EXECUTOR_BATCH_ROWS, cancelledError, queryFailedError, timeoutError } from "./executor.js";
@@ -140,11 +140,11 @@ class PgExecution {
           columnsSent = true;
         }
         if (rows.length === 0) break;
-        const batch: Row[] = [];
+        const batch: Uint8Array[] = [];
         for (const raw of rows) {
-          const row: Row = { values: raw.map(valueFromPg) };
-          caps.add(row);
-          batch.push(row);
+          const encoded = Row.encode({ values: raw.map(valueFromPg) }).finish();
+          caps.add(encoded.length);
+          batch.push(encoded);
         }
         await sink.rows(batch);
       }

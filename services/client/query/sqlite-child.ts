@@ -1,6 +1,6 @@
 import Database from "better-sqlite3";
 import type { Statement } from "better-sqlite3";
-import type { Row } from "../../../gen/ewii/tunnel/v1/tunnel.js";
+import { Row } from "../../../gen/ewii/tunnel/v1/tunnel.js";
 import { isEwiiError } from "../../core/errors.js";
 import { CapCounter, EXECUTOR_BATCH_ROWS } from "./executor.js";
 import { sqliteColumnType, valueFromSqlite } from "./values.js";
@@ -14,7 +14,8 @@ import type { SqliteChildEvent, SqliteParentMessage, SqliteRunMessage } from "./
  * `Worker.terminate()` can stop it, so the parent stops a slow statement by
  * killing this process. After posting a batch, the child waits until the
  * parent has acknowledged all but `SQLITE_UNACKED_BATCHES` batches, which
- * bounds the rows buffered in the parent.
+ * bounds the rows buffered in the parent. Rows are encoded here, so the
+ * parent receives each batch as one buffer and never decodes the rows.
  */
 
 export const SQLITE_UNACKED_BATCHES = 4;
@@ -82,10 +83,10 @@ async function runStatement(message: SqliteRunMessage): Promise<{ rowCount: numb
   post({ type: "columns", names: columns.map((c) => c.name), types: columns.map((c) => sqliteColumnType(c.type)) });
 
   const caps = new CapCounter(message.maxRows, message.maxBytes);
-  let batch: Row[] = [];
+  let batch: Uint8Array[] = [];
   let batchesPosted = 0;
   const flush = async (): Promise<void> => {
-    post({ type: "rows", rows: batch });
+    post({ type: "rows", encoded: Buffer.concat(batch), lengths: batch.map((encoded) => encoded.length) });
     batch = [];
     batchesPosted += 1;
     while (batchesPosted - acked > SQLITE_UNACKED_BATCHES) {
@@ -97,9 +98,9 @@ async function runStatement(message: SqliteRunMessage): Promise<{ rowCount: numb
   const iterator = statement.raw(true).iterate(message.params) as IterableIterator<unknown[]>;
   try {
     for (const raw of iterator) {
-      const row: Row = { values: raw.map(valueFromSqlite) };
-      caps.add(row);
-      batch.push(row);
+      const encoded = Row.encode({ values: raw.map(valueFromSqlite) }).finish();
+      caps.add(encoded.length);
+      batch.push(encoded);
       if (batch.length >= EXECUTOR_BATCH_ROWS) await flush();
     }
   } finally {

@@ -1,4 +1,3 @@
-import type { Row } from "../../../gen/ewii/tunnel/v1/tunnel.js";
 import type { SqliteBindValue } from "./values.js";
 
 /** IPC messages between the SQLite executor and its child processes. */
@@ -30,6 +29,7 @@ export type SqliteParentMessage = SqliteOpenMessage | SqliteRunMessage | SqliteA
 export type SqliteChildEvent =
   | { type: "ready" }
   | { type: "columns"; names: string[]; types: string[] }
-  | { type: "rows"; rows: Row[] }
+  /** `encoded` holds the rows' protobuf encodings back to back; `lengths` has each one's length. */
+  | { type: "rows"; encoded: Uint8Array; lengths: number[] }
   | { type: "done"; rowCount: number; byteCount: number }
   | { type: "error"; code?: string; errorClass?: string };

@@ -1,7 +1,6 @@
 import { fork } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import type { Row } from "../../../gen/ewii/tunnel/v1/tunnel.js";
 import { EwiiError } from "../../core/errors.js";
 import { byteCapError, cancelledError, queryFailedError, rowCapError, timeoutError } from "./executor.js";
 import type { DatasetExecutor, ExecutionRequest, ExecutionResult, ResultSink } from "./executor.js";
@@ -199,7 +198,7 @@ class SqliteChild {
         await sink.columns(event.names, event.types);
         return;
       case "rows":
-        await sink.rows(event.rows.map(restoreBuffers));
+        await sink.rows(splitRows(event.encoded, event.lengths));
         this.send({ type: "ack" });
         return;
       case "done":
@@ -225,11 +224,14 @@ function childError(event: { code?: string; errorClass?: string }, message: Stat
   return queryFailedError(event.errorClass ?? event.code ?? "SQLITE_UNKNOWN");
 }
 
-/** Structured cloning turns Buffers into Uint8Arrays; the tunnel types expect Buffers. */
-function restoreBuffers(row: Row): Row {
-  return {
-    values: row.values.map((value) =>
-      value.bytesValue === undefined ? value : { bytesValue: Buffer.from(value.bytesValue.buffer, value.bytesValue.byteOffset, value.bytesValue.byteLength) },
-    ),
-  };
+/** Cuts a batch buffer from the child into its rows' encodings, without copying. */
+function splitRows(encoded: Uint8Array, lengths: number[]): Uint8Array[] {
+  const rows: Uint8Array[] = new Array<Uint8Array>(lengths.length);
+  let offset = 0;
+  for (let i = 0; i < lengths.length; i++) {
+    rows[i] = encoded.subarray(offset, offset + lengths[i]);
+    offset += lengths[i];
+  }
+  if (offset !== encoded.length) throw new TypeError(`SQLite child sent ${encoded.length} row bytes but lengths adding up to ${offset}`);
+  return rows;
 }

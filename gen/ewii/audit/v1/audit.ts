@@ -10,9 +10,11 @@ import {
   type CallOptions,
   type ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
   type ClientReadableStream,
   type ClientUnaryCall,
+  type handleBidiStreamingCall,
   type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
@@ -114,6 +116,31 @@ export interface AppendRequest {
 export interface AppendResponse {
   /** Required. Sequences assigned, in request order. */
   sequences: bigint[];
+}
+
+export interface AppendStreamRequest {
+  /**
+   * Required. Chosen by the caller, unique within the stream; the response
+   * for this batch carries it back.
+   */
+  batchId: bigint;
+  /** Required. At least one record. */
+  records: AuditRecord[];
+}
+
+export interface AppendStreamResponse {
+  /** The `batch_id` of the request this answers. */
+  batchId: bigint;
+  /** Sequences assigned, in request order. Empty when `error_code` is set. */
+  sequences: bigint[];
+  /**
+   * Set when the batch was not stored, for example ERR_AUDIT_RECORD_INVALID
+   * or ERR_AUDIT_UNAVAILABLE. Other batches on the stream are not
+   * affected.
+   */
+  errorCode: string;
+  /** Why the batch was not stored and what to do; set with `error_code`. */
+  errorMessage: string;
 }
 
 export interface QueryRequest {
@@ -982,6 +1009,239 @@ export const AppendResponse: MessageFns<AppendResponse> = {
   fromPartial<I extends Exact<DeepPartial<AppendResponse>, I>>(object: I): AppendResponse {
     const message = createBaseAppendResponse();
     message.sequences = object.sequences?.map((e) => BigInt(e)) || [];
+    return message;
+  },
+};
+
+function createBaseAppendStreamRequest(): AppendStreamRequest {
+  return { batchId: 0n, records: [] };
+}
+
+export const AppendStreamRequest: MessageFns<AppendStreamRequest> = {
+  encode(message: AppendStreamRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.batchId !== 0n) {
+      if (BigInt.asUintN(64, message.batchId) !== message.batchId) {
+        throw new globalThis.Error("value provided for field message.batchId of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.batchId);
+    }
+    for (const v of message.records) {
+      AuditRecord.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AppendStreamRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAppendStreamRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.batchId = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.records.push(AuditRecord.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AppendStreamRequest {
+    return {
+      batchId: isSet(object.batchId) ? BigInt(object.batchId) : isSet(object.batch_id) ? BigInt(object.batch_id) : 0n,
+      records: globalThis.Array.isArray(object?.records) ? object.records.map((e: any) => AuditRecord.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: AppendStreamRequest): unknown {
+    const obj: any = {};
+    if (message.batchId !== 0n) {
+      obj.batchId = message.batchId.toString();
+    }
+    if (message.records?.length) {
+      obj.records = message.records.map((e) => AuditRecord.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AppendStreamRequest>, I>>(base?: I): AppendStreamRequest {
+    return AppendStreamRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AppendStreamRequest>, I>>(object: I): AppendStreamRequest {
+    const message = createBaseAppendStreamRequest();
+    message.batchId = (object.batchId !== undefined && object.batchId !== null) ? BigInt(object.batchId) : 0n;
+    message.records = object.records?.map((e) => AuditRecord.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseAppendStreamResponse(): AppendStreamResponse {
+  return { batchId: 0n, sequences: [], errorCode: "", errorMessage: "" };
+}
+
+export const AppendStreamResponse: MessageFns<AppendStreamResponse> = {
+  encode(message: AppendStreamResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.batchId !== 0n) {
+      if (BigInt.asUintN(64, message.batchId) !== message.batchId) {
+        throw new globalThis.Error("value provided for field message.batchId of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.batchId);
+    }
+    if (message.sequences.length !== 0) {
+      writer.uint32(18).fork();
+      for (const v of message.sequences) {
+        if (BigInt.asUintN(64, v) !== v) {
+          throw new globalThis.Error("a value provided in array field sequences of type uint64 is too large");
+        }
+        writer.uint64(v);
+      }
+      writer.join();
+    }
+    if (message.errorCode !== "") {
+      writer.uint32(26).string(message.errorCode);
+    }
+    if (message.errorMessage !== "") {
+      writer.uint32(34).string(message.errorMessage);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AppendStreamResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAppendStreamResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.batchId = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag === 16) {
+              message.sequences.push(reader.uint64() as bigint);
+
+              continue;
+            }
+
+            if (tag === 18) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.sequences.push(reader.uint64() as bigint);
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.errorCode = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.errorMessage = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AppendStreamResponse {
+    return {
+      batchId: isSet(object.batchId) ? BigInt(object.batchId) : isSet(object.batch_id) ? BigInt(object.batch_id) : 0n,
+      sequences: globalThis.Array.isArray(object?.sequences) ? object.sequences.map((e: any) => BigInt(e)) : [],
+      errorCode: isSet(object.errorCode)
+        ? globalThis.String(object.errorCode)
+        : isSet(object.error_code)
+        ? globalThis.String(object.error_code)
+        : "",
+      errorMessage: isSet(object.errorMessage)
+        ? globalThis.String(object.errorMessage)
+        : isSet(object.error_message)
+        ? globalThis.String(object.error_message)
+        : "",
+    };
+  },
+
+  toJSON(message: AppendStreamResponse): unknown {
+    const obj: any = {};
+    if (message.batchId !== 0n) {
+      obj.batchId = message.batchId.toString();
+    }
+    if (message.sequences?.length) {
+      obj.sequences = message.sequences.map((e) => e.toString());
+    }
+    if (message.errorCode !== "") {
+      obj.errorCode = message.errorCode;
+    }
+    if (message.errorMessage !== "") {
+      obj.errorMessage = message.errorMessage;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AppendStreamResponse>, I>>(base?: I): AppendStreamResponse {
+    return AppendStreamResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AppendStreamResponse>, I>>(object: I): AppendStreamResponse {
+    const message = createBaseAppendStreamResponse();
+    message.batchId = (object.batchId !== undefined && object.batchId !== null) ? BigInt(object.batchId) : 0n;
+    message.sequences = object.sequences?.map((e) => BigInt(e)) || [];
+    message.errorCode = object.errorCode ?? "";
+    message.errorMessage = object.errorMessage ?? "";
     return message;
   },
 };
@@ -2086,6 +2346,23 @@ export const AuditServiceService = {
     responseDeserialize: (value: Buffer): AppendResponse => AppendResponse.decode(value),
   },
   /**
+   * Appends batches of records over one long-lived stream, which saves a
+   * call per record on a busy hub. Each batch is acknowledged by a response
+   * with its `batch_id` once its records are synced to disk, or with an
+   * error that concerns that batch only. Acknowledgements may come out of
+   * order; sequences follow the order in which batches arrive. Caller: hub.
+   */
+  appendStream: {
+    path: "/ewii.audit.v1.AuditService/AppendStream" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: AppendStreamRequest): Buffer => Buffer.from(AppendStreamRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AppendStreamRequest => AppendStreamRequest.decode(value),
+    responseSerialize: (value: AppendStreamResponse): Buffer =>
+      Buffer.from(AppendStreamResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AppendStreamResponse => AppendStreamResponse.decode(value),
+  },
+  /**
    * Returns stored records that match every given filter, oldest first.
    * Caller: admin.
    */
@@ -2143,6 +2420,14 @@ export interface AuditServiceServer extends UntypedServiceImplementation {
   /** Appends records and returns once they are synced to disk. Caller: hub. */
   append: handleUnaryCall<AppendRequest, AppendResponse>;
   /**
+   * Appends batches of records over one long-lived stream, which saves a
+   * call per record on a busy hub. Each batch is acknowledged by a response
+   * with its `batch_id` once its records are synced to disk, or with an
+   * error that concerns that batch only. Acknowledgements may come out of
+   * order; sequences follow the order in which batches arrive. Caller: hub.
+   */
+  appendStream: handleBidiStreamingCall<AppendStreamRequest, AppendStreamResponse>;
+  /**
    * Returns stored records that match every given filter, oldest first.
    * Caller: admin.
    */
@@ -2181,6 +2466,19 @@ export interface AuditServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: AppendResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Appends batches of records over one long-lived stream, which saves a
+   * call per record on a busy hub. Each batch is acknowledged by a response
+   * with its `batch_id` once its records are synced to disk, or with an
+   * error that concerns that batch only. Acknowledgements may come out of
+   * order; sequences follow the order in which batches arrive. Caller: hub.
+   */
+  appendStream(): ClientDuplexStream<AppendStreamRequest, AppendStreamResponse>;
+  appendStream(options: Partial<CallOptions>): ClientDuplexStream<AppendStreamRequest, AppendStreamResponse>;
+  appendStream(
+    metadata: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientDuplexStream<AppendStreamRequest, AppendStreamResponse>;
   /**
    * Returns stored records that match every given filter, oldest first.
    * Caller: admin.
