@@ -5,11 +5,12 @@ import { EwiiError, errorCodeOf } from "../core/errors.js";
 import { LogField, type Logger } from "../core/log.js";
 import type { AuditAppender } from "./ports.js";
 
-/** Most records sent in one AppendStream batch. */
+/** Maximum records sent in one AppendStream batch. */
 export const MAX_BATCH_RECORDS = 256;
 /**
- * Most estimated bytes in one batch, well under the audit service's 4 MiB
- * message limit: a record's parameters may take 64 KiB on their own.
+ * Maximum estimated bytes in one batch. It stays well under the audit
+ * service's 4 MiB message limit, because one record's parameters may take
+ * 64 KiB.
  */
 export const MAX_BATCH_BYTES = 1024 * 1024;
 /** Estimated encoded size of a record without its parameters. */
@@ -43,13 +44,15 @@ export interface StreamingAuditAppenderOptions {
 }
 
 /**
- * Appends through one long-lived AppendStream to the audit service. The
+ * Appender over one long-lived AppendStream to the audit service. The
  * records of every `append` made in the same event-loop turn go out as one
- * batch; each call resolves with its own sequences once the audit service
- * reports them synced to disk. A failed stream fails the batches in flight
- * on it and is reopened by the next append. A batch that is not
- * acknowledged within the deadline fails, and the stream is dropped so a
- * stuck connection is not reused.
+ * batch. Each call resolves with its own sequences once the audit service
+ * reports them synced to disk.
+ *
+ * When the stream fails, the batches in flight on it fail and the next
+ * append opens a new stream. A batch not acknowledged within the deadline
+ * fails too, and the stream is dropped so that a stuck connection is not
+ * reused.
  */
 export class StreamingAuditAppender implements AuditAppender {
   private stream: OpenStream | undefined;

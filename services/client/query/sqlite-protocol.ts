@@ -29,7 +29,7 @@ export type SqliteParentMessage = SqliteOpenMessage | SqliteRunMessage | SqliteA
 export type SqliteChildEvent =
   | { type: "ready" }
   | { type: "columns"; names: string[]; types: string[] }
-  /** `encoded` holds the rows' protobuf encodings back to back; `lengths` has each one's length. */
+  /** `encoded` contains the rows' protobuf encodings back to back, and `lengths` each one's length. */
   | { type: "rows"; encoded: Uint8Array; lengths: number[] }
   | { type: "done"; rowCount: number; byteCount: number }
   | { type: "error"; code?: string; errorClass?: string };
