@@ -58,7 +58,7 @@ export class AuditService {
   /**
    * Stores each batch as it arrives, without waiting for the previous one,
    * so that batches from one stream share the log's group commits. A
-   * failed batch is answered with its error and the stream stays open.
+   * failed batch gets a response with its error, and the stream stays open.
    */
   async appendStream(call: ServerDuplexStream<AppendStreamRequest, AppendStreamResponse>, ctx: RpcContext): Promise<void> {
     this.requireAppender(ctx.peer, ctx.method);

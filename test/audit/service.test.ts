@@ -212,7 +212,7 @@ describe("audit service over mTLS", () => {
     const [first, second] = [responses.get(7n)?.sequences ?? [], responses.get(8n)?.sequences ?? []];
     assert.equal(first.length, 2);
     assert.equal(second.length, 1);
-    assert.ok(first[0] < first[1] && first[1] < second[0], `sequences ${first.join(",")} then ${second.join(",")}`);
+    assertAscending([...first, ...second].map(Number), 3);
   });
 
   it("invalid batch fails alone on the stream", async () => {
@@ -242,7 +242,7 @@ describe("audit service over mTLS", () => {
   });
 
   describe("hub appender", () => {
-    /** A hub client whose append streams record every batch they send. */
+    /** Creates a hub client whose append streams record every batch they send. */
     async function recordingHub(): Promise<{ client: AuditServiceClient; batches: AppendStreamRequest[] }> {
       const client = await clientAs("/service/hub");
       const batches: AppendStreamRequest[] = [];
@@ -344,9 +344,9 @@ describe("audit service over mTLS", () => {
 });
 
 /**
- * An AuditService on loopback whose append streams never answer, standing
- * in for an audit service that hangs: the real one cannot be made to stall
- * on demand.
+ * Starts an AuditService on loopback whose append streams never respond.
+ * It stands in for a hung audit service, because the real one cannot be
+ * made to stall on demand.
  */
 async function startSilentAuditServer(): Promise<{ address: string; close: () => void }> {
   const server = new Server();
