@@ -21,6 +21,9 @@
  *               `process.cpuUsage()` read inside the hub process before and
  *               after the phase) that the hub process used. The hub process
  *               runs nothing but the hub, so all of that time is the hub's.
+ *   reference   the plain server of bench/query-baseline.ts alone in a
+ *               child process under the throughput phase's load: its CPU
+ *               time per query, next to the hub's. No budget applies.
  *   large       `invoice_lines_tracks_repeated`, every invoice line joined
  *               with its track, repeated to about LARGE_RESULT_TARGET_BYTES
  *               of encoded rows; MB/s is the summary's byte count (the
@@ -49,7 +52,8 @@ import { loadCredentials } from "../services/core/workload/credentials.js";
 import { OPERATOR_TRUST_DOMAIN, REPO_ROOT, startDevStack, type DevStack } from "../services/dev/stack.js";
 import { parsePolicy } from "../services/policy/document.js";
 import { addClient } from "../test/e2e/helpers.js";
-import { startBaselineServer, type BaselineServer } from "./query-baseline.js";
+import { startBaselineServer, type BaselineOptions, type BaselineServer } from "./query-baseline.js";
+import type { BaselineChildRequest } from "./query-baseline-process.js";
 import type { HubChildReply, HubChildRequest } from "./query-hub.js";
 import type { BenchResult } from "./result.js";
 
@@ -128,17 +132,15 @@ async function runLoad(client: HubServiceClient, concurrency: number, seconds: n
   };
 }
 
-/** A hub running alone in a child process, so its CPU time can be read. */
-class HubProcess {
+/** A server running alone in a child process, so its CPU time can be read. */
+class ServerProcess {
   private constructor(
     private readonly child: ChildProcess,
     readonly address: string,
   ) {}
 
-  static async start(stack: DevStack): Promise<HubProcess> {
-    const profileDir = process.env.QUERY_BENCH_HUB_PROFILE_DIR;
-    const execArgv = profileDir === undefined ? process.execArgv : [...process.execArgv, "--cpu-prof", `--cpu-prof-dir=${profileDir}`];
-    const child = fork(fileURLToPath(new URL("./query-hub.ts", import.meta.url)), [], { execArgv, stdio: ["ignore", "ignore", "inherit", "ipc"] });
+  /** Starts the hub of bench/query-hub.ts with the dev stack's hub credentials. */
+  static startHub(stack: DevStack): Promise<ServerProcess> {
     const overrides = {
       listen: "127.0.0.1:0",
       credentials_dir: credentialsDir(stack.home, "hub"),
@@ -149,20 +151,31 @@ class HubProcess {
       operator_trust_domain: OPERATOR_TRUST_DOMAIN,
       log_level: "error",
     };
-    child.send({ type: "start", overrides } satisfies HubChildRequest);
+    return ServerProcess.start("./query-hub.ts", { type: "start", overrides } satisfies HubChildRequest, process.env.QUERY_BENCH_HUB_PROFILE_DIR);
+  }
+
+  /** Starts the plain server of bench/query-baseline.ts. */
+  static startBaseline(options: BaselineOptions): Promise<ServerProcess> {
+    return ServerProcess.start("./query-baseline-process.ts", { type: "start", options } satisfies BaselineChildRequest, undefined);
+  }
+
+  private static async start(script: string, startRequest: HubChildRequest | BaselineChildRequest, profileDir: string | undefined): Promise<ServerProcess> {
+    const execArgv = profileDir === undefined ? process.execArgv : [...process.execArgv, "--cpu-prof", `--cpu-prof-dir=${profileDir}`];
+    const child = fork(fileURLToPath(new URL(script, import.meta.url)), [], { execArgv, stdio: ["ignore", "ignore", "inherit", "ipc"] });
+    child.send(startRequest);
     const [reply] = (await once(child, "message")) as [HubChildReply];
     if (reply.type !== "ready") {
       child.kill();
-      throw new Error(`the bench hub process did not start: ${reply.type === "failed" ? reply.message : reply.type}`);
+      throw new Error(`the bench server process ${script} did not start: ${reply.type === "failed" ? reply.message : reply.type}`);
     }
-    return new HubProcess(child, reply.address);
+    return new ServerProcess(child, reply.address);
   }
 
-  /** Returns the CPU time the hub process has used since it started, in seconds. */
+  /** Returns the CPU time the process has used since it started, in seconds. */
   async cpuSeconds(): Promise<number> {
     this.child.send({ type: "cpu" } satisfies HubChildRequest);
     const [reply] = (await once(this.child, "message")) as [HubChildReply];
-    if (reply.type !== "cpu") throw new Error(`expected a cpu reply from the bench hub process, got ${reply.type}`);
+    if (reply.type !== "cpu") throw new Error(`expected a cpu reply from the bench server process, got ${reply.type}`);
     return (reply.userMicros + reply.systemMicros) / 1e6;
   }
 
@@ -221,16 +234,17 @@ export async function runQueryBench(options: { seconds: number }): Promise<Bench
     });
     closers.push(() => client.stop());
 
-    const hub = await HubProcess.start(stack);
+    const hub = await ServerProcess.startHub(stack);
     closers.push(() => hub.close());
     const hubCredentials = loadCredentials(credentialsDir(stack.home, "hub"));
-    const baseline: BaselineServer = await startBaselineServer({
+    const baselineOptions: BaselineOptions = {
       databasePath: CHINOOK_SQLITE,
       sqlByQueryId: Object.fromEntries(Object.entries(benchCatalog()).map(([id, query]) => [id, query.sql])),
       certChainPem: hubCredentials.certChainPem,
       privateKeyPem: hubCredentials.privateKeyPem,
       trustedCasPem: hubCredentials.operatorBundlePem,
-    });
+    };
+    const baseline: BaselineServer = await startBaselineServer(baselineOptions);
     closers.push(() => baseline.close());
 
     const ewii = callerClient(stack, hub.address);
@@ -251,6 +265,17 @@ export async function runQueryBench(options: { seconds: number }): Promise<Bench
     const cpuBefore = await hub.cpuSeconds();
     const ewiiLoad = await runLoad(ewii, THROUGHPUT_CONCURRENCY, options.seconds);
     const hubCpuSeconds = (await hub.cpuSeconds()) - cpuBefore;
+
+    // For reference only: the CPU time a plain server spends per query when
+    // it runs alone in a process under the same load.
+    const plainProcess = await ServerProcess.startBaseline(baselineOptions);
+    closers.push(() => plainProcess.close());
+    const plainProcessClient = callerClient(stack, plainProcess.address);
+    closers.push(async () => plainProcessClient.close());
+    for (let i = 0; i < WARMUP_QUERIES; i++) await runQuery(plainProcessClient, SMALL_QUERY, smallParams(i));
+    const plainCpuBefore = await plainProcess.cpuSeconds();
+    const plainProcessLoad = await runLoad(plainProcessClient, THROUGHPUT_CONCURRENCY, options.seconds);
+    const plainCpuSeconds = (await plainProcess.cpuSeconds()) - plainCpuBefore;
     const large = await measureLarge(ewii, plain);
 
     const p50Ratio = ewiiLatency.p50Ms / plainLatency.p50Ms;
@@ -270,6 +295,9 @@ export async function runQueryBench(options: { seconds: number }): Promise<Bench
         [`small_p99_ms_ewii_${THROUGHPUT_CONCURRENCY}_in_flight`]: round(ewiiLoad.p99Ms, 3),
         hub_cpu_seconds: round(hubCpuSeconds, 3),
         small_queries_per_hub_core_second: Math.round(perHubCore),
+        hub_cpu_us_per_small_query: Math.round((hubCpuSeconds * 1e6) / ewiiLoad.queries),
+        plain_server_cpu_us_per_small_query: Math.round((plainCpuSeconds * 1e6) / plainProcessLoad.queries),
+        small_queries_per_plain_server_core_second: Math.round(plainProcessLoad.queries / plainCpuSeconds),
         large_result_mb: round(large.bytes / 1e6, 1),
         large_result_passes: large.passes,
         large_mb_per_s_plain: round(large.plainMBps, 1),

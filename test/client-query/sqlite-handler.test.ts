@@ -1,6 +1,7 @@
 import { strict as assert } from "node:assert";
 import { sign } from "node:crypto";
 import Database from "better-sqlite3";
+import type { SessionMessage } from "../../gen/ewii/tunnel/v1/tunnel.js";
 import { loadClientConfig } from "../../services/client/config.js";
 import { QueryHandler } from "../../services/client/query/handler.js";
 import { paramsSha256, verifySummarySignature } from "../../services/client/query/summary.js";
@@ -15,6 +16,17 @@ const RECURSIVE_SQL = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 F
 const DELETE_SQL = "DELETE FROM InvoiceLine WHERE InvoiceId = :invoice_id";
 const REAL_KIND_SQL = "SELECT typeof(:ratio) AS kind, :ratio AS ratio";
 const LINES_SQL = "SELECT InvoiceLineId, UnitPrice FROM InvoiceLine ORDER BY InvoiceLineId";
+const EMPTY_SQL = "SELECT GenreId, Name FROM Genre WHERE GenreId < 0";
+// Takes a few milliseconds between reporting its columns and its one row.
+const SLOW_COUNT_SQL = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100000) SELECT count(*) AS n FROM c";
+
+/** Names the kind of a session message the handler sent. */
+function messageKind(message: SessionMessage): string {
+  if (message.columns !== undefined) return "columns";
+  if (message.rows !== undefined) return "rows";
+  if (message.summary !== undefined) return "summary";
+  return "other";
+}
 
 describe("client query handler on SQLite", () => {
   const config = loadClientConfig(DEMO_CONFIG);
@@ -35,6 +47,8 @@ describe("client query handler on SQLite", () => {
         delete_lines: { sql: DELETE_SQL, params: { invoice_id: { type: "integer" } } },
         lines: { sql: LINES_SQL },
         small: { sql: "SELECT GenreId, Name FROM Genre ORDER BY GenreId" },
+        none: { sql: EMPTY_SQL },
+        slow_count: { sql: SLOW_COUNT_SQL },
         ratio_kind: { sql: REAL_KIND_SQL, params: { ratio: { type: "real" } } },
       },
     });
@@ -75,6 +89,38 @@ describe("client query handler on SQLite", () => {
     const result = await run(demo, request("invoice_lines_all", queries.invoice_lines_all!.sql));
     assert.deepEqual(result.columns?.names, ["invoice_line_id", "invoice_id", "track_id", "unit_price", "quantity"]);
     assert.deepEqual(result.columns?.types, ["integer", "integer", "integer", "real", "integer"]);
+  });
+
+  it("small result leaves in one turn", async () => {
+    const sent: Array<{ kind: string; turn: number }> = [];
+    let turn = 0;
+    let counting = true;
+    const count = (): void => {
+      turn += 1;
+      if (counting) setImmediate(count);
+    };
+    setImmediate(count);
+
+    await custom.handle(request("slow_count", SLOW_COUNT_SQL), { send: async (m) => void sent.push({ kind: messageKind(m), turn }) }, new AbortController().signal).finally(() => (counting = false));
+
+    assert.deepEqual(
+      sent.map((m) => m.kind),
+      ["columns", "rows", "summary"],
+    );
+    assert.equal(new Set(sent.map((m) => m.turn)).size, 1, `sent in turns ${sent.map((m) => m.turn).join(", ")}`);
+  });
+
+  it("empty result still sends columns first", async () => {
+    const sent: SessionMessage[] = [];
+    await custom.handle(request("none", EMPTY_SQL), { send: async (m) => void sent.push(m) }, new AbortController().signal);
+
+    assert.deepEqual(
+      sent.map(messageKind),
+      ["columns", "summary"],
+    );
+    assert.deepEqual(sent[0].columns?.names, ["GenreId", "Name"]);
+    assert.equal(sent[1].summary?.status, "ok");
+    assert.equal(sent[1].summary?.rowCount, 0n);
   });
 
   it("large result is split into chunks", async () => {

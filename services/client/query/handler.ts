@@ -202,7 +202,16 @@ export class QueryHandler {
     // The executor hands over encoded rows: the same bytes feed the digest and the RowChunk.
     let pending: Uint8Array[] = [];
     let pendingBytes = 0;
+    // The columns wait for the first row chunk or the end of the result, so
+    // that a small result leaves in one turn of the event loop and reaches
+    // the relay and the hub as one network write.
+    let columns: SessionMessage | undefined;
     const flush = async (): Promise<void> => {
+      if (columns !== undefined) {
+        const message = columns;
+        columns = undefined;
+        await out.send(message);
+      }
       if (pending.length === 0) return;
       const plaintext = encodeRowChunkMessage(request.requestId, pending);
       pending = [];
@@ -214,7 +223,9 @@ export class QueryHandler {
     await executor.run(
       { sql: query.sql, params, maxRows, maxBytes: dataset.config.max_bytes, timeoutMs, signal },
       {
-        columns: (names, types) => out.send({ columns: { requestId: request.requestId, names, types } }),
+        columns: (names, types) => {
+          columns = { columns: { requestId: request.requestId, names, types } };
+        },
         rows: async (batch) => {
           for (const encoded of batch) {
             pendingBytes += progress.digest.updateEncoded(encoded);
