@@ -59,12 +59,17 @@ export class AuditService {
    * Stores each batch as it arrives, without waiting for the previous one,
    * so that batches from one stream share the log's group commits. A
    * failed batch gets a response with its error, and the stream stays open.
+   * After the client half-closes, the batches still being stored are
+   * acknowledged before the stream ends.
    */
   async appendStream(call: ServerDuplexStream<AppendStreamRequest, AppendStreamResponse>, ctx: RpcContext): Promise<void> {
     this.requireAppender(ctx.peer, ctx.method);
     ctx.logger.info("audit append stream opened");
     const inFlight = new Set<Promise<void>>();
-    for await (const req of call as AsyncIterable<AppendStreamRequest>) {
+    // The default iterator destroys the stream when the client half-closes,
+    // which would drop the responses still to come and the final status.
+    const requests = call.iterator({ destroyOnReturn: false }) as AsyncIterable<AppendStreamRequest>;
+    for await (const req of requests) {
       const batch = this.storeBatch(req, call, ctx.logger).finally(() => inFlight.delete(batch));
       inFlight.add(batch);
     }
@@ -80,7 +85,7 @@ export class AuditService {
       logger.warn("audit batch not stored", { [LogField.errorCode]: error.code, [LogField.cause]: error.message, batch_id: req.batchId.toString(10) });
       response = { batchId: req.batchId, sequences: [], errorCode: error.code, errorMessage: error.message };
     }
-    if (!call.writableEnded && !call.cancelled) call.write(response);
+    if (!call.writableEnded && !call.cancelled && !call.destroyed) call.write(response);
   }
 
   /** Validates and durably appends records; returns their sequences in order. */

@@ -1,6 +1,7 @@
 import type { ClientDuplexStream } from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import { AuditRecord, type AppendStreamRequest, type AppendStreamResponse, type AuditServiceClient } from "../../gen/ewii/audit/v1/audit.js";
+import { AuditErrorCode } from "../audit/errors.js";
 import { EwiiError, errorCodeOf } from "../core/errors.js";
 import { LogField, type Logger } from "../core/log.js";
 import type { AuditAppender } from "./ports.js";
@@ -8,13 +9,13 @@ import type { AuditAppender } from "./ports.js";
 /** Maximum records sent in one AppendStream batch. */
 export const MAX_BATCH_RECORDS = 256;
 /**
- * Maximum estimated bytes in one batch. It stays well under the audit
- * service's 4 MiB message limit, because one record's parameters may take
- * 64 KiB.
+ * Maximum bytes of encoded records in one batch, and so in one append. It
+ * stays well under the audit service's 4 MiB message limit: the largest
+ * record the audit service accepts encodes to about 140 KiB.
  */
 export const MAX_BATCH_BYTES = 1024 * 1024;
-/** Estimated encoded size of a record without its parameters. */
-const RECORD_BASE_BYTES = 2048;
+/** Upper bound on the tag and length prefix of one record inside a batch. */
+const RECORD_FRAMING_BYTES = 6;
 
 /** One `append` call waiting for its records' sequences. */
 interface Waiter {
@@ -67,7 +68,11 @@ export class StreamingAuditAppender implements AuditAppender {
     if (this.closed) return Promise.reject(new EwiiError("ERR_AUDIT_UNAVAILABLE", "the hub is shutting down; audit records are no longer sent", { status: status.UNAVAILABLE }));
     if (signal?.aborted === true) return Promise.reject(signal.reason as Error);
     const full = records.map((record) => AuditRecord.fromPartial(record));
-    const bytes = full.reduce((sum, record) => sum + RECORD_BASE_BYTES + record.paramsRawJson.length, 0);
+    const bytes = full.reduce((sum, record) => sum + AuditRecord.encode(record).finish().length + RECORD_FRAMING_BYTES, 0);
+    if (bytes > MAX_BATCH_BYTES) {
+      // A larger append could pass the server's message limit, which fails the stream and every batch on it.
+      return Promise.reject(new EwiiError(AuditErrorCode.recordInvalid, `the append encodes to ${bytes} bytes, above the limit of ${MAX_BATCH_BYTES}; append fewer records per call`, { status: status.INVALID_ARGUMENT }));
+    }
     return new Promise<number[]>((resolve, reject) => {
       const onAbort = (): void => waiter.reject(signal?.reason as Error);
       const waiter: Waiter = {
@@ -153,8 +158,18 @@ export class StreamingAuditAppender implements AuditAppender {
     if (batch === undefined) return;
     open.batches.delete(response.batchId);
     clearTimeout(batch.timer);
+    if (response.errorCode === AuditErrorCode.recordInvalid && batch.waiters.length > 1) {
+      // The audit log rejects a batch with an invalid record as a whole and
+      // stores none of it, so each append is resent alone: only the append
+      // with the invalid record fails.
+      for (const waiter of batch.waiters) {
+        if (!waiter.settled) this.send([waiter]);
+      }
+      return;
+    }
     if (response.errorCode !== "") {
-      const error = new EwiiError(response.errorCode, `the audit service did not store the records: ${response.errorMessage}`, { status: status.UNAVAILABLE });
+      const code = response.errorCode === AuditErrorCode.recordInvalid ? status.INVALID_ARGUMENT : status.UNAVAILABLE;
+      const error = new EwiiError(response.errorCode, `the audit service did not store the records: ${response.errorMessage}`, { status: code });
       for (const waiter of batch.waiters) waiter.reject(error);
       return;
     }
