@@ -13,6 +13,7 @@ const BENCHES: Record<string, { module: string; exportName: string }> = {
   policy: { module: "./policy.ts", exportName: "runPolicyBench" },
   audit: { module: "./audit.ts", exportName: "runAuditBench" },
   query: { module: "./query.ts", exportName: "runQueryBench" },
+  "grpc-floor": { module: "./grpc-floor.ts", exportName: "runGrpcFloorBench" },
   streams: { module: "./streams.ts", exportName: "runStreamsBench" },
   revocation: { module: "./revocation.ts", exportName: "runRevocationBench" },
   export: { module: "./export.ts", exportName: "runExportBench" },
