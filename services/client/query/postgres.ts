@@ -143,7 +143,13 @@ class PgExecution {
         const batch: Uint8Array[] = [];
         for (const raw of rows) {
           const encoded = Row.encode({ values: raw.map(valueFromPg) }).finish();
-          caps.add(encoded.length);
+          try {
+            caps.add(encoded.length);
+          } catch (err: unknown) {
+            // Every row before the one that passes a cap is sent, then the cap error.
+            if (batch.length > 0) await sink.rows(batch);
+            throw err;
+          }
           batch.push(encoded);
         }
         await sink.rows(batch);

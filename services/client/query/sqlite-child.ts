@@ -99,7 +99,13 @@ async function runStatement(message: SqliteRunMessage): Promise<{ rowCount: numb
   try {
     for (const raw of iterator) {
       const encoded = Row.encode({ values: raw.map(valueFromSqlite) }).finish();
-      caps.add(encoded.length);
+      try {
+        caps.add(encoded.length);
+      } catch (err: unknown) {
+        // Every row before the one that passes a cap is sent, then the cap error.
+        if (batch.length > 0) await flush();
+        throw err;
+      }
       batch.push(encoded);
       if (batch.length >= EXECUTOR_BATCH_ROWS) await flush();
     }
