@@ -98,6 +98,7 @@ export async function startAuditService(config: AuditConfig, deps: AuditServiceD
       server: running,
       close: async () => {
         renewer?.stop();
+        service.stopAppendStreams();
         await running.close();
         ownTls?.close();
         // The log closes first so that the sinks also export its final checkpoint.

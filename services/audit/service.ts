@@ -35,6 +35,8 @@ export interface AuditServiceOptions {
 
 export class AuditService {
   private unavailableReported = false;
+  /** Aborted by `stopAppendStreams`, which ends every open append stream. */
+  private readonly stopping = new AbortController();
 
   constructor(private readonly options: AuditServiceOptions) {}
 
@@ -68,12 +70,29 @@ export class AuditService {
     const inFlight = new Set<Promise<void>>();
     // The default iterator destroys the stream when the client half-closes,
     // which would drop the responses still to come and the final status.
-    const requests = call.iterator({ destroyOnReturn: false }) as AsyncIterable<AppendStreamRequest>;
-    for await (const req of requests) {
-      const batch = this.storeBatch(req, call, ctx.logger).finally(() => inFlight.delete(batch));
+    const requests = (call.iterator({ destroyOnReturn: false }) as AsyncIterable<AppendStreamRequest>)[Symbol.asyncIterator]();
+    const stopped = new Promise<IteratorResult<AppendStreamRequest>>((resolve) => {
+      if (this.stopping.signal.aborted) resolve({ done: true, value: undefined });
+      this.stopping.signal.addEventListener("abort", () => resolve({ done: true, value: undefined }), { once: true });
+    });
+    for (;;) {
+      const next = await Promise.race([requests.next(), stopped]);
+      if (next.done === true) break;
+      const batch = this.storeBatch(next.value, call, ctx.logger).finally(() => inFlight.delete(batch));
       inFlight.add(batch);
     }
     await Promise.all(inFlight);
+    if (this.stopping.signal.aborted) ctx.logger.info("audit append stream ended because the service is stopping");
+  }
+
+  /**
+   * Ends every open append stream once its batches in flight are
+   * acknowledged, so that the server can stop without waiting for hubs to
+   * close their streams. Batches sent after this get no acknowledgement,
+   * and the hubs fail them.
+   */
+  stopAppendStreams(): void {
+    this.stopping.abort();
   }
 
   private async storeBatch(req: AppendStreamRequest, call: ServerDuplexStream<AppendStreamRequest, AppendStreamResponse>, logger: Logger): Promise<void> {

@@ -212,4 +212,24 @@ describe("audit append stream under stress", () => {
 
     assert.ok(finished(), "the AppendStream handler did not finish after the client cancelled");
   });
+
+  it("stopping service ends open streams cleanly", async () => {
+    const hub = await clientAs("/service/hub");
+    const call: ClientDuplexStream<AppendStreamRequest, AppendStreamResponse> = hub.appendStream();
+    const responses: AppendStreamResponse[] = [];
+    call.on("data", (response: AppendStreamResponse) => responses.push(response));
+    const outcome = new Promise<{ code: number; details: string }>((resolve) => {
+      call.on("status", (status: { code: number; details: string }) => resolve(status));
+      call.on("error", () => undefined);
+    });
+    call.write({ batchId: 1n, records: [AuditRecordMessage.fromPartial(sampleRecord(1))] });
+    while (responses.length === 0) await new Promise((resolve) => setImmediate(resolve));
+
+    await running.close();
+    const status = await outcome;
+
+    // A forced shutdown after the grace period would end the call with UNAVAILABLE or CANCELLED.
+    assert.equal(status.code, 0, `stream ended with status ${status.code}: ${status.details}`);
+    assert.equal(responses[0].sequences.length, 1);
+  });
 });

@@ -112,7 +112,10 @@ export class RpcEdge {
   /**
    * The handler owns the stream. It reads with `for await`, writes with
    * `call.write` and may end it. The wrapper ends the stream after the
-   * handler returns if the handler did not.
+   * handler returns if the handler did not. A handler that still writes
+   * after the client half-closes must read from
+   * `call.iterator({ destroyOnReturn: false })`, because the default
+   * iterator destroys the stream when the reading loop ends.
    */
   bidiStream<Req, Res>(handler: BidiStreamHandler<Req, Res>, options: RpcOptions = {}): handleBidiStreamingCall<Req, Res> {
     return (call) => {
