@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { silentLogger } from "../../services/core/log.js";
-import { loadClientConfig } from "../../services/client/config.js";
+import { clientConfigSchema, loadClientConfig } from "../../services/client/config.js";
 import { QueryHandler } from "../../services/client/query/handler.js";
 import { sqlSha256 } from "../../services/policy/sql-hash.js";
 import type { QueryRequest, ResultColumns, ResultSummary, Row, SessionMessage, Value } from "../../gen/ewii/tunnel/v1/tunnel.js";
@@ -107,4 +107,18 @@ export function createChinookDatabase(): { name: string; url: string } {
 
 export function dropDatabase(name: string): void {
   execFileSync("psql", [...PG_ADMIN, "-d", "postgres", "-c", `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`]);
+}
+
+/**
+ * Creates a handler over one dataset whose configuration is only parsed,
+ * not checked by `loadClientConfig`, so tests can reach the executors' own
+ * guards with SQL that the loader rejects.
+ */
+export function createUncheckedHandler(dataset: Record<string, unknown>, keys: TestKeys): QueryHandler {
+  const config = clientConfigSchema.parse({ identity_dir: "/nonexistent", ca: "127.0.0.1:7440", relays: ["127.0.0.1:7443"], datasets: { chinook: dataset } });
+  return new QueryHandler({
+    config,
+    signer: { sign: (data) => sign("sha256", data, keys.privateKey), serial: "0a1b" },
+    logger: silentLogger(),
+  });
 }

@@ -1,10 +1,11 @@
 import Database from "better-sqlite3";
 import type { Statement } from "better-sqlite3";
 import { Row } from "../../../gen/ewii/tunnel/v1/tunnel.js";
-import { isEwiiError } from "../../core/errors.js";
+import { EwiiError, isEwiiError } from "../../core/errors.js";
 import { CapCounter, EXECUTOR_BATCH_ROWS } from "./executor.js";
 import { sqliteColumnType, valueFromSqlite } from "./values.js";
 import type { SqliteBindValue } from "./values.js";
+import { SQLITE_NOT_READ_ONLY_CODE } from "./sqlite-protocol.js";
 import type { SqliteChildEvent, SqliteParentMessage, SqliteRunMessage } from "./sqlite-protocol.js";
 
 /**
@@ -72,12 +73,11 @@ async function runStatement(message: SqliteRunMessage): Promise<{ rowCount: numb
   }
   acked = 0;
 
-  if (!statement.reader) {
-    // The connection is read-only, so a write fails here with SQLITE_READONLY.
-    statement.run(message.params);
-    post({ type: "columns", names: [], types: [] });
-    return { rowCount: 0, byteCount: 0 };
-  }
+  // A read-only file and query_only still let ATTACH open another file,
+  // PRAGMA assignments and BEGIN change this reused connection, and VACUUM
+  // INTO create a file before it fails. So only statements that return rows
+  // and that sqlite3_stmt_readonly() reports as read-only ever run.
+  if (!statement.reader || !statement.readonly) throw new EwiiError(SQLITE_NOT_READ_ONLY_CODE, "the statement is not a read-only query");
 
   const columns = statement.columns();
   post({ type: "columns", names: columns.map((c) => c.name), types: columns.map((c) => sqliteColumnType(c.type)) });

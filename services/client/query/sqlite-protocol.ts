@@ -25,6 +25,9 @@ export interface SqliteAckMessage {
 
 export type SqliteParentMessage = SqliteOpenMessage | SqliteRunMessage | SqliteAckMessage;
 
+/** Error code the child sends when a statement is not a read-only query. */
+export const SQLITE_NOT_READ_ONLY_CODE = "ERR_QUERY_NOT_READ_ONLY";
+
 /** Child to parent. An error carries either an ERR_ code (caps) or the SQLite error class. */
 export type SqliteChildEvent =
   | { type: "ready" }

@@ -1,18 +1,22 @@
 import { fork } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
+import { status } from "@grpc/grpc-js";
 import { fileURLToPath } from "node:url";
 import { EwiiError } from "../../core/errors.js";
 import { byteCapError, cancelledError, queryFailedError, rowCapError, timeoutError } from "./executor.js";
 import type { DatasetExecutor, ExecutionRequest, ExecutionResult, ResultSink } from "./executor.js";
 import { sqliteBindValue } from "./values.js";
 import type { SqliteBindValue } from "./values.js";
+import { SQLITE_NOT_READ_ONLY_CODE } from "./sqlite-protocol.js";
 import type { SqliteChildEvent, SqliteParentMessage, SqliteRunMessage } from "./sqlite-protocol.js";
 
 /**
  * SQLite executor. Each statement runs in a child process that opened the
  * file read-only (`readonly: true, fileMustExist: true`, then
- * `PRAGMA query_only = ON`). Parameters are bound by better-sqlite3 by name
- * (`:name` in the SQL). better-sqlite3 12 exposes neither a progress handler
+ * `PRAGMA query_only = ON`), and runs only statements that return rows and
+ * that SQLite reports as read-only (ERR_QUERY_NOT_READ_ONLY otherwise).
+ * Parameters are bound by better-sqlite3 by name (`:name` in the SQL).
+ * better-sqlite3 12 exposes neither a progress handler
  * nor sqlite3_interrupt. `Worker.terminate()` does not stop a thread inside
  * sqlite3_step either: a recursive CTE kept its worker thread busy after
  * terminate. So on timeout or abort the executor kills the child process
@@ -221,7 +225,16 @@ class SqliteChild {
 function childError(event: { code?: string; errorClass?: string }, message: StatementMessage): EwiiError {
   if (event.code === "ERR_QUERY_ROW_CAP") return rowCapError(message.maxRows);
   if (event.code === "ERR_QUERY_BYTE_CAP") return byteCapError(message.maxBytes);
+  if (event.code === SQLITE_NOT_READ_ONLY_CODE) return notReadOnlyError();
   return queryFailedError(event.errorClass ?? event.code ?? "SQLITE_UNKNOWN");
+}
+
+function notReadOnlyError(): EwiiError {
+  return new EwiiError(
+    SQLITE_NOT_READ_ONLY_CODE,
+    "the approved SQL is not a read-only query: SQLite reports that it returns no rows or can change the database or the connection (a write, ATTACH, a PRAGMA assignment, BEGIN, VACUUM); approve only SELECT statements in the client configuration",
+    { status: status.FAILED_PRECONDITION },
+  );
 }
 
 /** Cuts a batch buffer from the child into its rows' encodings, without copying. */
