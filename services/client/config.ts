@@ -66,7 +66,12 @@ const sqliteDatasetSchema = z.strictObject({
 
 const postgresDatasetSchema = z.strictObject({
   engine: z.literal("postgres"),
-  url: z.string().regex(/^postgres(ql)?:\/\//, 'url must start with "postgres://" or "postgresql://"'),
+  url: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'url must start with "postgres://" or "postgresql://"')
+    .refine((url) => !postgresUrlHasPassword(url), {
+      message: "url must not contain a password, because the config file is meant to be read by reviewers; remove it and set PGPASSWORD in the client's environment or use a ~/.pgpass file",
+    }),
   ...datasetCommon,
 });
 
@@ -141,7 +146,11 @@ export function finishClientConfig(config: ClientConfig, baseDir: string, source
     if (Object.keys(queries).length === 0) {
       throw configError(source, `datasets.${name}.queries`, "the dataset approves no query; add a queries map or a queries_file");
     }
-    for (const [id, query] of Object.entries(queries)) checkPlaceholders(query, `datasets.${name}.queries.${id}`, queriesFile ?? source);
+    for (const [id, query] of Object.entries(queries)) {
+      checkPlaceholders(query, `datasets.${name}.queries.${id}`, queriesFile ?? source);
+      const problem = readQueryProblem(query.sql, dataset.engine);
+      if (problem !== undefined) throw configError(queriesFile ?? source, `datasets.${name}.queries.${id}.sql`, problem);
+    }
 
     if (dataset.engine === "sqlite") {
       const path = resolve(baseDir, dataset.path);
@@ -182,6 +191,76 @@ export function allowedHubMatcher(entries: readonly string[], operatorTrustDomai
       return id.hasPathPrefix(rule.path === "" ? "/" : rule.path);
     });
   };
+}
+
+/** First keywords of the statements a dataset may approve: queries that return rows. */
+const READ_QUERY_KEYWORDS: ReadonlySet<string> = new Set(["SELECT", "WITH", "VALUES", "TABLE"]);
+
+/**
+ * Returns why an approved SQL text is not a read query, or undefined when
+ * its first keyword, after whitespace, comments and opening parentheses, is
+ * SELECT, WITH, VALUES or TABLE. This rejects writes, DDL, COPY, DO,
+ * ATTACH, PRAGMA and transaction control before the client starts. A WITH
+ * that modifies data passes here and fails at run time, in PostgreSQL's
+ * READ ONLY transaction or by SQLite's read-only statement check.
+ */
+export function readQueryProblem(sql: string, engine: DatasetConfig["engine"]): string | undefined {
+  const keyword = leadingKeyword(sql, engine === "postgres");
+  if (keyword !== undefined && READ_QUERY_KEYWORDS.has(keyword)) return undefined;
+  const found = keyword === undefined ? "no keyword" : keyword;
+  return `the statement starts with ${found}, but the client runs only queries starting with SELECT, WITH, VALUES or TABLE; approve a SELECT instead (for example SELECT * FROM pragma_table_info('t') in place of PRAGMA table_info(t))`;
+}
+
+/**
+ * Returns the first keyword of a SQL text in upper case, or undefined when
+ * none comes before the end or an unclosed comment. PostgreSQL block
+ * comments nest and SQLite's do not, so `nestedComments` follows the engine.
+ */
+function leadingKeyword(sql: string, nestedComments: boolean): string | undefined {
+  let i = 0;
+  while (i < sql.length) {
+    if (/\s|\(/.test(sql[i]!)) {
+      i += 1;
+    } else if (sql.startsWith("--", i)) {
+      const lineEnd = sql.indexOf("\n", i);
+      if (lineEnd === -1) return undefined;
+      i = lineEnd + 1;
+    } else if (sql.startsWith("/*", i)) {
+      i = blockCommentEnd(sql, i, nestedComments);
+      if (i === -1) return undefined;
+    } else {
+      return /^[A-Za-z_]+/.exec(sql.slice(i))?.[0].toUpperCase();
+    }
+  }
+  return undefined;
+}
+
+/** Returns the index just past the block comment opening at `start`, or -1 when it is not closed. */
+function blockCommentEnd(sql: string, start: number, nested: boolean): number {
+  let depth = 0;
+  let i = start;
+  while (i < sql.length) {
+    if (sql.startsWith("/*", i) && (nested || depth === 0)) {
+      depth += 1;
+      i += 2;
+    } else if (sql.startsWith("*/", i)) {
+      depth -= 1;
+      i += 2;
+      if (depth === 0) return i;
+    } else {
+      i += 1;
+    }
+  }
+  return -1;
+}
+
+/** Returns whether a PostgreSQL URL carries a password, in its user info or as a `password` query parameter. */
+function postgresUrlHasPassword(url: string): boolean {
+  const authority = /^postgres(?:ql)?:\/\/([^/?#]*)/.exec(url)?.[1] ?? "";
+  const at = authority.lastIndexOf("@");
+  if (at !== -1 && authority.slice(0, at).includes(":")) return true;
+  const queryStart = url.indexOf("?");
+  return queryStart !== -1 && /(?:^|&)password=/i.test(url.slice(queryStart + 1));
 }
 
 function isAllowedHubEntry(entry: string): boolean {

@@ -88,6 +88,57 @@ describe("client config", () => {
     assert.match(loadError({ engine: "sqlite", path: "x", queries: { q: SMALL_QUERY }, queries_file: join(dir, "queries.yaml") }), /both inline and in/);
   });
 
+  for (const sql of ["DELETE FROM Genre", "ATTACH DATABASE 'other.sqlite' AS other", "PRAGMA query_only = OFF", "BEGIN", "/* SELECT */ DELETE FROM Genre", "-- only a comment"]) {
+    it(`rejects SQLite statement: ${sql}`, () => {
+      const message = loadError({ engine: "sqlite", path: CHINOOK_SQLITE, queries: { q: { sql } } });
+      assert.match(message, /key "datasets\.chinook\.queries\.q\.sql"/);
+      assert.match(message, /starting with SELECT, WITH, VALUES or TABLE/);
+    });
+  }
+
+  for (const sql of ["COPY (SELECT 1) TO PROGRAM 'true'", "COPY genre TO STDOUT", "DO $$ BEGIN END $$", "LOCK TABLE genre", "/* /* */ SELECT 1 */ COPY genre TO STDOUT"]) {
+    it(`rejects PostgreSQL statement: ${sql}`, () => {
+      const message = loadError({ engine: "postgres", url: "postgres://reader@127.0.0.1:5432/chinook", queries: { q: { sql } } });
+      assert.match(message, /key "datasets\.chinook\.queries\.q\.sql"/);
+      assert.match(message, /starting with SELECT, WITH, VALUES or TABLE/);
+    });
+  }
+
+  it("accepts read queries after comments", () => {
+    const queries = {
+      select: { sql: "-- note\n/* block */ SELECT 1" },
+      parenthesized: { sql: "(SELECT 1) UNION (SELECT 2)" },
+      with: { sql: "WITH a AS (SELECT 1 AS x) SELECT x FROM a" },
+      values: { sql: "values (1)" },
+    };
+    const config = loadClientConfig(writeConfig({ engine: "sqlite", path: CHINOOK_SQLITE, queries }).file);
+    assert.deepEqual(Object.keys(config.datasets.chinook!.queries).sort(), ["parenthesized", "select", "values", "with"]);
+  });
+
+  it("rejects a write in the queries file", () => {
+    const { dir } = writeConfig({ engine: "sqlite", path: CHINOOK_SQLITE, queries: { q: SMALL_QUERY } });
+    writeFileSync(join(dir, "queries.yaml"), stringify({ queries: { wipe: { sql: "DELETE FROM Genre" } } }));
+    const message = loadError({ engine: "sqlite", path: CHINOOK_SQLITE, queries_file: join(dir, "queries.yaml") });
+    assert.match(message, /key "datasets\.chinook\.queries\.wipe\.sql" in .*queries\.yaml/);
+  });
+
+  for (const url of ["postgres://app:s3cret-pw@127.0.0.1:5432/chinook", "postgresql://app@127.0.0.1/chinook?sslmode=disable&password=s3cret-pw"]) {
+    it(`rejects a URL password: ${url.includes("?") ? "query" : "user info"}`, () => {
+      const message = loadError({ engine: "postgres", url, queries: { q: SMALL_QUERY } });
+      assert.match(message, /key "datasets\.chinook\.url"/);
+      assert.match(message, /PGPASSWORD/);
+      assert.ok(!message.includes("s3cret-pw"), "the message must not echo the password");
+    });
+  }
+
+  it("accepts a URL without password", () => {
+    const urls = ["postgres://app@127.0.0.1:5432/chinook", "postgres://app@[::1]:5432/chinook?sslmode=require", "postgresql:///chinook?host=/var/run/postgresql"];
+    for (const url of urls) {
+      const dataset = loadClientConfig(writeConfig({ engine: "postgres", url, queries: { q: SMALL_QUERY } }).file).datasets.chinook!;
+      assert.equal(dataset.engine === "postgres" ? dataset.url : "", url);
+    }
+  });
+
   it("names a bad key in the queries file", () => {
     const { dir } = writeConfig({ engine: "sqlite", path: "x", queries: { q: SMALL_QUERY } });
     writeFileSync(join(dir, "queries.yaml"), stringify({ queries: { q: { sql: "SELECT :a", params: { a: { type: "date" } } } } }));

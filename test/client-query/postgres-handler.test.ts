@@ -2,7 +2,7 @@ import { strict as assert } from "node:assert";
 import pg from "pg";
 import type { QueryHandler } from "../../services/client/query/handler.js";
 import { verifySummarySignature } from "../../services/client/query/summary.js";
-import { createChinookDatabase, createHandler, dropDatabase, request, rowsText, run, testKeys, writeConfig } from "./helpers.js";
+import { createChinookDatabase, createHandler, createUncheckedHandler, dropDatabase, request, rowsText, run, testKeys, writeConfig } from "./helpers.js";
 
 const keys = testKeys();
 
@@ -37,12 +37,16 @@ LIMIT :limit`,
   invoice_lines_all: "SELECT invoice_line_id, invoice_id, track_id, unit_price, quantity FROM invoice_line ORDER BY invoice_line_id",
   endless: "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) AS n FROM c",
   delete_lines: "DELETE FROM invoice_line WHERE invoice_id = :invoice_id",
+  cte_delete_lines: "WITH gone AS (DELETE FROM invoice_line WHERE invoice_id = :invoice_id RETURNING 1) SELECT count(*) FROM gone",
+  copy_genre: "COPY genre TO STDOUT",
+  copy_program: "COPY (SELECT 1) TO PROGRAM 'true'",
 };
 
 describe("client query handler on PostgreSQL", function () {
   this.timeout(60_000);
   let database: { name: string; url: string };
   let handler: QueryHandler;
+  let unchecked: QueryHandler;
   let shortTimeoutHandler: QueryHandler;
   let direct: pg.Client;
 
@@ -60,10 +64,24 @@ describe("client query handler on PostgreSQL", function () {
         top_tracks_by_genre: { sql: SQL.top_tracks_by_genre, params: { genre: { type: "text" }, limit: { type: "integer" } } },
         invoice_lines_all: { sql: SQL.invoice_lines_all },
         endless: { sql: SQL.endless },
-        delete_lines: { sql: SQL.delete_lines, params: { invoice_id: { type: "integer" } } },
       },
     });
     handler = createHandler(file, keys);
+    // These statements fail the loader's checks, so the executor's own guards are tested here.
+    unchecked = createUncheckedHandler(
+      {
+        engine: "postgres",
+        url: database.url,
+        queries: {
+          delete_lines: { sql: SQL.delete_lines, params: { invoice_id: { type: "integer" } } },
+          cte_delete_lines: { sql: SQL.cte_delete_lines, params: { invoice_id: { type: "integer" } } },
+          copy_genre: { sql: SQL.copy_genre },
+          copy_program: { sql: SQL.copy_program },
+          revenue_by_country: { sql: SQL.revenue_by_country },
+        },
+      },
+      keys,
+    );
     const short = writeConfig({ engine: "postgres", url: database.url, statement_timeout_ms: SHORT_TIMEOUT_MS, queries: { endless: { sql: SQL.endless } } });
     shortTimeoutHandler = createHandler(short.file, keys);
     direct = new pg.Client({ connectionString: database.url });
@@ -72,6 +90,7 @@ describe("client query handler on PostgreSQL", function () {
 
   after(async () => {
     await handler?.close();
+    await unchecked?.close();
     await shortTimeoutHandler?.close();
     await direct?.end();
     if (database !== undefined) dropDatabase(database.name);
@@ -122,12 +141,28 @@ describe("client query handler on PostgreSQL", function () {
     });
   }
 
-  it("write statement fails read-only", async () => {
-    const result = await run(handler, request("delete_lines", SQL.delete_lines, { invoice_id: { intValue: 1n } }));
+  it("write statement rejected", async () => {
+    const result = await run(unchecked, request("delete_lines", SQL.delete_lines, { invoice_id: { intValue: 1n } }));
+    assert.equal(result.summary.status, "ERR_QUERY_NOT_READ_ONLY");
+    assert.deepEqual(await directRows("SELECT count(*) FROM invoice_line WHERE invoice_id = 1"), [["2"]]);
+  });
+
+  it("data-modifying WITH fails read-only", async () => {
+    const result = await run(unchecked, request("cte_delete_lines", SQL.cte_delete_lines, { invoice_id: { intValue: 1n } }));
     assert.equal(result.summary.status, "ERR_QUERY_FAILED");
     assert.match(result.summary.message, /25006/);
     assert.deepEqual(await directRows("SELECT count(*) FROM invoice_line WHERE invoice_id = 1"), [["2"]]);
   });
+
+  for (const queryId of ["copy_genre", "copy_program"] as const) {
+    it(`${queryId} rejected, client keeps serving`, async () => {
+      const result = await run(unchecked, request(queryId, SQL[queryId]));
+      assert.equal(result.summary.status, "ERR_QUERY_NOT_READ_ONLY");
+      assert.match(result.summary.message, /starts with COPY/);
+      const after = await run(unchecked, request("revenue_by_country", SQL.revenue_by_country));
+      assert.equal(after.summary.status, "ok");
+    });
+  }
 
   it("row cap stops the result", async () => {
     const result = await run(handler, request("invoice_lines_all", SQL.invoice_lines_all, {}, { maxRows: 150 }));

@@ -1,8 +1,9 @@
 import pg from "pg";
 import Cursor from "pg-cursor";
+import { status } from "@grpc/grpc-js";
 import { Row } from "../../../gen/ewii/tunnel/v1/tunnel.js";
-import { isEwiiError } from "../../core/errors.js";
-import type { EwiiError } from "../../core/errors.js";
+import { EwiiError, isEwiiError } from "../../core/errors.js";
+import { readQueryProblem } from "../config.js";
 import { CapCounter, EXECUTOR_BATCH_ROWS, cancelledError, queryFailedError, timeoutError } from "./executor.js";
 import type { DatasetExecutor, ExecutionRequest, ExecutionResult, ResultSink } from "./executor.js";
 import { toPositional } from "../../core/sql/placeholders.js";
@@ -11,9 +12,10 @@ import { PgOid, parsePgText, pgBindValue, pgColumnType, valueFromPg } from "./va
 
 /**
  * PostgreSQL executor. Each query runs on a pooled connection inside
- * `BEGIN READ ONLY` with a transaction-local `statement_timeout`. The
- * catalog's `:name` placeholders are rewritten to positional `$n` once,
- * when the executor is built (rules in placeholders.ts). Rows stream
+ * `BEGIN READ ONLY` with a transaction-local `statement_timeout`, and only
+ * SQL that starts as a read query runs (ERR_QUERY_NOT_READ_ONLY otherwise).
+ * The catalog's `:name` placeholders are rewritten to positional `$n`
+ * once, when the executor is built (rules in placeholders.ts). Rows stream
  * through a cursor, so a cap stops the read before the rest of the result
  * is fetched. On abort or timeout the executor asks the server to cancel
  * the backend (`pg_cancel_backend`) and discards the connection.
@@ -35,6 +37,8 @@ const TYPES = {
 export class PostgresExecutor implements DatasetExecutor {
   private readonly pool: pg.Pool;
   private readonly compiled = new Map<string, PositionalSql>();
+  /** Approved SQL that does not start as a read query, with the reason from `readQueryProblem`. */
+  private readonly rejected = new Map<string, string>();
 
   /**
    * `url` is the dataset's connection URL; `approvedSql` lists every SQL text
@@ -44,13 +48,22 @@ export class PostgresExecutor implements DatasetExecutor {
     private readonly url: string,
     approvedSql: Iterable<string>,
   ) {
-    for (const sql of approvedSql) this.compiled.set(sql, toPositional(sql));
+    for (const sql of approvedSql) {
+      // pg-cursor 2.x does not handle the COPY protocol: COPY ... TO STDOUT threw
+      // inside pg's socket handler and ended the client process. Such SQL
+      // never reaches the server, even when a config skipped the loader.
+      const problem = readQueryProblem(sql, "postgres");
+      if (problem !== undefined) this.rejected.set(sql, problem);
+      else this.compiled.set(sql, toPositional(sql));
+    }
     this.pool = new pg.Pool({ connectionString: url, max: POSTGRES_POOL_SIZE, types: TYPES });
     // An idle pooled connection that fails is removed by pg; this handler keeps the error from crashing the process.
     this.pool.on("error", () => undefined);
   }
 
   async run(request: ExecutionRequest, sink: ResultSink): Promise<ExecutionResult> {
+    const problem = this.rejected.get(request.sql);
+    if (problem !== undefined) throw notReadQueryError(problem);
     const statement = this.compiled.get(request.sql);
     if (statement === undefined) throw new TypeError("PostgresExecutor.run: the SQL is not in the catalog the executor was built with");
     if (request.signal.aborted) throw cancelledError();
@@ -183,6 +196,10 @@ class PgExecution {
       await canceller.end().catch(() => undefined);
     }
   }
+}
+
+function notReadQueryError(problem: string): EwiiError {
+  return new EwiiError("ERR_QUERY_NOT_READ_ONLY", `the approved SQL is not a read-only query: ${problem}`, { status: status.FAILED_PRECONDITION });
 }
 
 /** Reads up to `count` rows; `fields` is undefined once the cursor is done (pg-cursor 2.22 passes no result then). */
