@@ -29,30 +29,36 @@ export const DEFAULT_ALLOWED_HUB_PATH = "/service/hub";
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const PARAM_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
+/** Error for a key that a strict object does not define; other issues keep zod's message. */
+const strictKeys = {
+  error: (issue: { code?: string; keys?: string[] }) =>
+    issue.code === "unrecognized_keys" ? `unknown key ${(issue.keys ?? []).map((key) => JSON.stringify(key)).join(", ")}; remove it or correct its spelling` : undefined,
+};
+
 const datasetName = z.string().regex(NAME_PATTERN, "dataset names use letters, digits, '_', '.' and '-', starting with a letter or digit, at most 128 characters");
 const queryId = z.string().regex(NAME_PATTERN, "query ids use letters, digits, '_', '.' and '-', starting with a letter or digit, at most 128 characters");
 
 export const paramTypeSchema = z.enum(["integer", "real", "text", "boolean"]);
 export type ParamType = z.infer<typeof paramTypeSchema>;
 
-const paramSchema = z.strictObject({ type: paramTypeSchema, description: z.string().optional() });
+const paramSchema = z.strictObject({ type: paramTypeSchema, description: z.string().optional() }, strictKeys);
 
 const querySchema = z.strictObject({
   sql: z.string().trim().min(1, "sql must contain the approved statement"),
   params: z.record(z.string().regex(PARAM_NAME_PATTERN, "parameter names are SQL identifiers: a letter or '_', then letters, digits or '_'"), paramSchema).default({}),
-  max_rows: z.number().int().positive().optional(),
+  max_rows: z.number().int().positive("max_rows must be at least 1; remove it to use the dataset's max_rows").optional(),
   description: z.string().optional(),
-});
+}, strictKeys);
 export type QueryConfig = z.infer<typeof querySchema>;
 
 const queriesSchema = z.record(queryId, querySchema);
 
 /** Top level of a `queries_file`: the same `queries` map as inside a dataset. */
-const queriesFileSchema = z.strictObject({ queries: queriesSchema });
+const queriesFileSchema = z.strictObject({ queries: queriesSchema }, strictKeys);
 
 const datasetCommon = {
-  max_rows: z.number().int().positive().default(DEFAULT_MAX_ROWS),
-  max_bytes: z.number().int().positive().default(DEFAULT_MAX_BYTES),
+  max_rows: z.number().int().positive(`max_rows must be at least 1; remove it for the default of ${DEFAULT_MAX_ROWS} rows`).default(DEFAULT_MAX_ROWS),
+  max_bytes: z.number().int().positive(`max_bytes must be at least 1; remove it for the default of ${DEFAULT_MAX_BYTES} bytes`).default(DEFAULT_MAX_BYTES),
   statement_timeout_ms: durationMs.default(DEFAULT_STATEMENT_TIMEOUT_MS),
   queries: queriesSchema.default({}),
   queries_file: z.string().min(1).optional(),
@@ -60,20 +66,20 @@ const datasetCommon = {
 
 const sqliteDatasetSchema = z.strictObject({
   engine: z.literal("sqlite"),
-  path: z.string().min(1, "path must name the SQLite database file"),
+  path: z.string({ error: "path must name the SQLite database file, absolute or relative to the config file's folder" }).min(1, "path must name the SQLite database file"),
   ...datasetCommon,
-});
+}, strictKeys);
 
 const postgresDatasetSchema = z.strictObject({
   engine: z.literal("postgres"),
   url: z
-    .string()
+    .string({ error: 'url must be a PostgreSQL connection URL such as "postgres://reader@db.internal:5432/sales"' })
     .regex(/^postgres(ql)?:\/\//, 'url must start with "postgres://" or "postgresql://"')
     .refine((url) => !postgresUrlHasPassword(url), {
       message: "url must not contain a password, because the config file is meant to be read by reviewers; remove it and set PGPASSWORD in the client's environment or use a ~/.pgpass file",
     }),
   ...datasetCommon,
-});
+}, strictKeys);
 
 const datasetSchema = z.discriminatedUnion("engine", [sqliteDatasetSchema, postgresDatasetSchema], {
   error: 'engine must be "sqlite" (with path) or "postgres" (with url)',
@@ -95,11 +101,11 @@ export const clientConfigSchema = z
       .strictObject({
         initial_ms: durationMs.default(DEFAULT_RECONNECT_INITIAL_MS),
         max_ms: durationMs.default(DEFAULT_RECONNECT_MAX_MS),
-      })
+      }, strictKeys)
       .refine((r) => r.max_ms >= r.initial_ms, { message: "reconnect.max_ms must be at least reconnect.initial_ms" })
       .default({ initial_ms: DEFAULT_RECONNECT_INITIAL_MS, max_ms: DEFAULT_RECONNECT_MAX_MS }),
     datasets: z.record(datasetName, datasetSchema).refine((d) => Object.keys(d).length > 0, { message: "datasets must configure at least one dataset" }),
-  })
+  }, strictKeys)
   .refine((c) => c.dead_peer_timeout_ms > c.heartbeat_interval_ms, {
     message: "dead_peer_timeout_ms must be larger than heartbeat_interval_ms, or every peer looks dead between two heartbeats",
     path: ["dead_peer_timeout_ms"],

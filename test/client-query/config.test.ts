@@ -70,6 +70,27 @@ describe("client config", () => {
     assert.match(loadError({ engine: "sqlite", path: "x", queries: { q: SMALL_QUERY }, max_row: 5 }), /max_row/);
   });
 
+  it("unknown key error names the fix", () => {
+    const message = loadError({ engine: "sqlite", path: CHINOOK_SQLITE, queries: { q: SMALL_QUERY }, max_row: 5 });
+    assert.match(message, /key "datasets\.chinook" in .*client\.yaml/);
+    assert.match(message, /unknown key "max_row"; remove it or correct its spelling/);
+  });
+
+  it("missing SQLite path names the fix", () => {
+    const message = loadError({ engine: "sqlite", queries: { q: SMALL_QUERY } });
+    assert.match(message, /key "datasets\.chinook\.path"/);
+    assert.match(message, /path must name the SQLite database file/);
+  });
+
+  for (const limit of [0, -1]) {
+    it(`rejects limits of ${limit}`, () => {
+      const message = loadError({ engine: "sqlite", path: CHINOOK_SQLITE, max_rows: limit, max_bytes: limit, queries: { q: { sql: "SELECT 1", max_rows: limit } } });
+      assert.match(message, /key "datasets\.chinook\.max_rows" in .*: max_rows must be at least 1/);
+      assert.match(message, /key "datasets\.chinook\.max_bytes" in .*: max_bytes must be at least 1/);
+      assert.match(message, /key "datasets\.chinook\.queries\.q\.max_rows" in .*: max_rows must be at least 1/);
+    });
+  }
+
   it("rejects an undeclared placeholder", () => {
     assert.match(loadError({ engine: "sqlite", path: "x", queries: { q: { sql: "SELECT :a" } } }), /datasets\.chinook\.queries\.q\.params.*:a/);
   });
