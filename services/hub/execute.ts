@@ -3,11 +3,14 @@ import { status } from "@grpc/grpc-js";
 import type { AuditRecord } from "../../gen/ewii/audit/v1/audit.js";
 import type { ExecuteQueryRequest, ExecuteQueryResponse } from "../../gen/ewii/hub/v1/hub.js";
 import type { ResultSummary, Value } from "../../gen/ewii/tunnel/v1/tunnel.js";
-import { EwiiError, asError, isEwiiError } from "../core/errors.js";
+import { EwiiError, asError, errorCodeOf, isEwiiError } from "../core/errors.js";
+import { IdentityErrorCode, quote } from "../core/identity/errors.js";
+import { SpiffeId } from "../core/identity/spiffe-id.js";
 import type { PeerIdentity, ServerStreamContext } from "../core/grpc/index.js";
 import { LogField } from "../core/log.js";
 import { canonicalParamsBytes, RowDigest, verifySummarySignature } from "../client/query/summary.js";
 import { MAX_PARAMS_BYTES } from "../audit/params.js";
+import { MAX_FIELD_CHARS } from "../audit/record-input.js";
 import type { AuditAppender, ClientConnection, ClientConnector, HubDecision, PolicyGate } from "./ports.js";
 
 export interface ExecuteDeps {
@@ -22,23 +25,46 @@ export interface ExecuteDeps {
   now?: () => number;
 }
 
-/** Builds the client SPIFFE ID from a full ID or a path within the tenant's trust domain. */
+/**
+ * Builds the client SPIFFE ID from a full ID or a path within the tenant's
+ * trust domain, and checks it against the SPIFFE ID rules so that the audit
+ * log never records an ID that no client can hold.
+ */
 export function resolveClientId(tenant: string, client: string, operatorTrustDomain: string): string {
   const trustDomain = `${tenant}.tenants.${operatorTrustDomain}`;
-  if (client.startsWith("spiffe://")) {
-    if (!client.startsWith(`spiffe://${trustDomain}/`)) {
-      throw new EwiiError("ERR_CLIENT_WRONG_TENANT", `client ${client} is not in tenant ${tenant}'s trust domain ${trustDomain}; pass a SPIFFE ID of that trust domain or a path such as /client/site-1`, { status: status.INVALID_ARGUMENT });
-    }
-    return client;
+  if (!client.startsWith("spiffe://") && !client.startsWith("/")) {
+    throw new EwiiError("ERR_CLIENT_INVALID", `client ${quote(client)} must be a SPIFFE ID or a path starting with "/", for example /client/site-1`, { status: status.INVALID_ARGUMENT });
   }
-  if (!client.startsWith("/")) {
-    throw new EwiiError("ERR_CLIENT_INVALID", `client "${client}" must be a SPIFFE ID or a path starting with "/", for example /client/site-1`, { status: status.INVALID_ARGUMENT });
+  const clientId = client.startsWith("spiffe://") ? client : `spiffe://${trustDomain}${client}`;
+  let parsed: SpiffeId;
+  try {
+    parsed = SpiffeId.parse(clientId);
+  } catch (err) {
+    if (errorCodeOf(err) !== IdentityErrorCode.spiffeIdInvalid) throw err;
+    throw new EwiiError("ERR_CLIENT_INVALID", `client of tenant ${quote(tenant)} is invalid: ${asError(err).message}; pass the client's SPIFFE ID or a path such as /client/site-1`, {
+      status: status.INVALID_ARGUMENT,
+    });
   }
-  return `spiffe://${trustDomain}${client}`;
+  if (parsed.trustDomain !== trustDomain) {
+    throw new EwiiError("ERR_CLIENT_WRONG_TENANT", `client ${client} is not in tenant ${tenant}'s trust domain ${trustDomain}; pass a SPIFFE ID of that trust domain or a path such as /client/site-1`, { status: status.INVALID_ARGUMENT });
+  }
+  if (parsed.path === "") {
+    throw new EwiiError("ERR_CLIENT_INVALID", `client ${client} has no path; pass a client's SPIFFE ID such as spiffe://${trustDomain}/client/site-1`, { status: status.INVALID_ARGUMENT });
+  }
+  return clientId;
 }
 
+/**
+ * Rejects an empty field, and one longer than the audit service stores, so
+ * that the caller gets INVALID_ARGUMENT and not an audit failure to retry.
+ */
 function requireField(value: string, name: string): void {
   if (value.trim() === "") throw new EwiiError("ERR_REQUEST_INVALID", `ExecuteQuery field "${name}" is required`, { status: status.INVALID_ARGUMENT });
+  if (value.length > MAX_FIELD_CHARS) {
+    throw new EwiiError("ERR_REQUEST_INVALID", `ExecuteQuery field "${name}" is ${value.length} characters, above the limit of ${MAX_FIELD_CHARS}; send a shorter value`, {
+      status: status.INVALID_ARGUMENT,
+    });
+  }
 }
 
 /**

@@ -136,6 +136,27 @@ describe("query path end to end", function () {
     it("client of another tenant is rejected", async () => {
       await expectRefusal(hubQuery(stack, "spiffe://globex.tenants.operator.example/client/x", "revenue_by_country"), "ERR_CLIENT_WRONG_TENANT");
     });
+
+    it("client path with dot segments is invalid", async () => {
+      const recordsBefore = await auditRecords(stack);
+      await expectRefusal(hubQuery(stack, "/client/../client/site-1", "revenue_by_country"), "ERR_CLIENT_INVALID");
+      await expectRefusal(hubQuery(stack, "spiffe://acme.tenants.operator.example/client/site-1?x=1", "revenue_by_country"), "ERR_CLIENT_INVALID");
+      assert.equal((await auditRecords(stack)).length, recordsBefore.length);
+    });
+
+    it("oversized client path is invalid", async () => {
+      // A 2,040-character path passes the field limit but makes a SPIFFE ID above 2,048 bytes.
+      await expectRefusal(hubQuery(stack, `/client/${"c".repeat(2032)}`, "revenue_by_country"), "ERR_CLIENT_INVALID");
+      await expectRefusal(hubQuery(stack, `/client/${"c".repeat(3000)}`, "revenue_by_country"), "ERR_REQUEST_INVALID");
+    });
+
+    it("oversized query id is invalid", async () => {
+      await assert.rejects(hubQuery(stack, DEMO_CLIENT_PATH, "q".repeat(3000)), (err: { details?: string }) => {
+        assert.equal(errorCodeOf(err), "ERR_REQUEST_INVALID");
+        assert.match(err.details ?? "", /"queryId" is 3000 characters, above the limit of 2048/);
+        return true;
+      });
+    });
   });
 
   describe("result signatures", () => {
