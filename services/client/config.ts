@@ -5,7 +5,7 @@ import { z } from "zod";
 import { EwiiError } from "../core/errors.js";
 import { durationMs, hostPort, loadConfig } from "../core/config.js";
 import { SpiffeId } from "../core/identity/spiffe-id.js";
-import { placeholderNames } from "../core/sql/placeholders.js";
+import { placeholderNames, statementProblems } from "../core/sql/placeholders.js";
 
 /**
  * Client configuration: the customer's install-time allow-list. It names the
@@ -153,7 +153,7 @@ export function finishClientConfig(config: ClientConfig, baseDir: string, source
       throw configError(source, `datasets.${name}.queries`, "the dataset approves no query; add a queries map or a queries_file");
     }
     for (const [id, query] of Object.entries(queries)) {
-      checkPlaceholders(query, `datasets.${name}.queries.${id}`, queriesFile ?? source);
+      checkPlaceholders(query, dataset.engine, `datasets.${name}.queries.${id}`, queriesFile ?? source);
       const problem = readQueryProblem(query.sql, dataset.engine);
       if (problem !== undefined) throw configError(queriesFile ?? source, `datasets.${name}.queries.${id}.sql`, problem);
     }
@@ -322,13 +322,15 @@ function checkSqliteFile(path: string, key: string, source: string): void {
   }
 }
 
-function checkPlaceholders(query: QueryConfig, key: string, source: string): void {
+function checkPlaceholders(query: QueryConfig, engine: DatasetConfig["engine"], key: string, source: string): void {
   let used: string[];
   try {
     used = placeholderNames(query.sql);
   } catch (err) {
     throw configError(source, `${key}.sql`, `${(err as Error).message}; close it so placeholders can be found`, err);
   }
+  const [problem] = statementProblems(query.sql, engine);
+  if (problem !== undefined) throw configError(source, `${key}.sql`, problem);
   const declared = Object.keys(query.params);
   for (const name of used) {
     if (!declared.includes(name)) throw configError(source, `${key}.params`, `the SQL uses :${name} but params does not declare it; add ${name}: { type: ... }`);

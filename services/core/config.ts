@@ -54,7 +54,10 @@ function readConfigFile(file: string): Record<string, unknown> {
   try {
     parsed = parseYaml(text);
   } catch (err) {
-    throw new EwiiError("ERR_CONFIG_INVALID", `config file ${file} is not valid YAML: ${(err as Error).message}`, { cause: err });
+    // The parser's message ends with the offending lines, which may hold a
+    // secret such as a database password, so only its first line is kept.
+    const summary = (err as Error).message.split("\n")[0].replace(/:$/, "");
+    throw new EwiiError("ERR_CONFIG_INVALID", `config file ${file} is not valid YAML: ${summary}; fix the YAML syntax there`);
   }
   if (parsed === null || parsed === undefined) return {};
   if (typeof parsed !== "object" || Array.isArray(parsed)) {
@@ -74,4 +77,7 @@ function coerceEnvValue(value: string): unknown {
 export const hostPort = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected "host:port", for example "127.0.0.1:7443"');
 
 /** A duration in milliseconds. */
-export const durationMs = z.number().int().positive();
+export const durationMs = z
+  .number({ error: "expected a number of milliseconds, for example 5000" })
+  .int({ error: "expected a whole number of milliseconds" })
+  .positive({ error: "expected a duration above 0 ms" });

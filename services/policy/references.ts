@@ -1,4 +1,4 @@
-import { placeholderNames } from "../core/sql/placeholders.js";
+import { placeholderNames, statementProblems } from "../core/sql/placeholders.js";
 import type { ParamCondition, ParamSpec, PolicyDocument, PolicyRule, QueryDefinition } from "./schema.js";
 import { normalizeSql } from "./sql-hash.js";
 
@@ -38,13 +38,14 @@ export function checkReferences(document: PolicyDocument): Problem[] {
 }
 
 function checkQuery(path: PropertyKey[], query: QueryDefinition, problems: Problem[]): void {
-  const engines = Object.entries(query.sql).filter(([, text]) => text !== undefined);
+  const engines = (Object.entries(query.sql) as Array<[keyof QueryDefinition["sql"], string | undefined]>).filter(([, text]) => text !== undefined);
   if (engines.length === 0) problems.push({ path: [...path, "sql"], message: "no SQL text; add sql.sqlite, sql.postgres or both" });
   const declared = Object.keys(query.params);
 
   for (const [engine, text] of engines) {
     if (text === undefined) continue;
     if (normalizeSql(text) === "") problems.push({ path: [...path, "sql", engine], message: "the SQL text is empty; write the query or remove the key" });
+    for (const message of statementProblems(text, engine)) problems.push({ path: [...path, "sql", engine], message });
     const used = new Set(placeholderNames(text));
     for (const name of used) {
       if (!declared.includes(name)) problems.push({ path: [...path, "sql", engine], message: `placeholder :${name} has no declared parameter; add params.${name} or correct the placeholder` });

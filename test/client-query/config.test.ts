@@ -99,6 +99,38 @@ describe("client config", () => {
     assert.match(loadError({ engine: "sqlite", path: "x", queries: { q: { sql: "SELECT 1", params: { a: { type: "text" } } } } }), /params\.a/);
   });
 
+  for (const [engine, sql, found] of [
+    ["sqlite", "SELECT * FROM Genre WHERE GenreId = ?", "? at offset 36"],
+    ["sqlite", "SELECT * FROM Genre WHERE GenreId = ?1", "?1 at offset 36"],
+    ["sqlite", "SELECT * FROM Genre WHERE Name = @name", "@name at offset 33"],
+    ["sqlite", "SELECT * FROM Genre WHERE Name = $name", "$name at offset 33"],
+    ["postgres", "SELECT * FROM genre WHERE genre_id = $1", "$1 at offset 37"],
+  ] as const) {
+    it(`rejects ${engine} placeholder ${found.split(" ")[0]}`, () => {
+      const dataset = engine === "sqlite" ? { engine, path: CHINOOK_SQLITE } : { engine, url: "postgres://reader@127.0.0.1:5432/chinook" };
+      const message = loadError({ ...dataset, queries: { q: { sql } } });
+
+      assert.match(message, /key "datasets\.chinook\.queries\.q\.sql"/);
+      assert.ok(message.includes(`${found} is not a :name placeholder; write placeholders as :name`), message);
+    });
+  }
+
+  it("rejects a second statement", () => {
+    const message = loadError({ engine: "sqlite", path: CHINOOK_SQLITE, queries: { q: { sql: "SELECT 1; SELECT 2" } } });
+
+    assert.match(message, /second statement after the semicolon at offset 8; approve one statement per query/);
+  });
+
+  it("accepts a final semicolon and jsonb operators", () => {
+    const queries = {
+      ending: { sql: "SELECT 1;  -- done\n" },
+      jsonb: { sql: "SELECT doc ? 'key', doc ?| array['a'], '$1;x' FROM docs WHERE id = :id", params: { id: { type: "integer" } } },
+      quoted: { sql: "SELECT $tag$ ; ? $1 $tag$ AS text" },
+    };
+
+    assert.doesNotThrow(() => loadClientConfig(writeConfig({ engine: "postgres", url: "postgres://reader@127.0.0.1:5432/chinook", queries }).file));
+  });
+
   it("rejects a dataset without queries", () => {
     assert.match(loadError({ engine: "sqlite", path: "x" }), /approves no query/);
   });

@@ -3,12 +3,12 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { z } from "zod";
-import { hostPort, loadConfig } from "../../services/core/config.js";
+import { durationMs, hostPort, loadConfig } from "../../services/core/config.js";
 
 const schema = z.strictObject({
   listen: hostPort.default("127.0.0.1:7000"),
   data_dir: z.string().min(1),
-  interval_ms: z.number().int().positive().default(1000),
+  interval_ms: durationMs.default(1000),
 });
 
 function writeYaml(text: string): string {
@@ -53,6 +53,18 @@ describe("config loading", () => {
     assert.match(err.message, /host:port/);
   });
 
+  it("duration of zero names the fix", () => {
+    const err = configError(() => loadConfig(schema, { file: writeYaml("data_dir: /a\ninterval_ms: 0\n"), env: {} }));
+
+    assert.match(err.message, /key "interval_ms" in .*: expected a duration above 0 ms/);
+  });
+
+  it("duration as text names the fix", () => {
+    const err = configError(() => loadConfig(schema, { file: writeYaml("data_dir: /a\ninterval_ms: soon\n"), env: {} }));
+
+    assert.match(err.message, /key "interval_ms" in .*: expected a number of milliseconds, for example 5000/);
+  });
+
   it("missing required key is named", () => {
     const err = configError(() => loadConfig(schema, { env: {} }));
     assert.match(err.message, /key "data_dir"/);
@@ -67,6 +79,13 @@ describe("config loading", () => {
     const err = configError(() => loadConfig(schema, { file: writeYaml("data_dir: [unclosed\n"), env: {} }));
     assert.equal(err.code, "ERR_CONFIG_INVALID");
     assert.match(err.message, /not valid YAML/);
+  });
+
+  it("YAML error hides the file's lines", () => {
+    const err = configError(() => loadConfig(schema, { file: writeYaml("data_dir: /a\nurl: postgres://reader:s3cret-pw@db/app\n  listen: x\n"), env: {} }));
+
+    assert.match(err.message, /not valid YAML: .* at line 2, column \d+; fix the YAML syntax/);
+    assert.doesNotMatch(err.message, /s3cret-pw/);
   });
 
   it("a YAML list is not a config", () => {

@@ -15,6 +15,10 @@
  * placeholder to `$n`, numbering distinct names in order of first use, so
  * a name used twice binds the same `$n` twice. The rewrite happens once,
  * when the configuration is loaded, never per request.
+ *
+ * `statementProblems` rejects, at load time, catalog SQL that the drivers
+ * would only reject when it runs: other placeholder styles and a second
+ * statement.
  */
 
 /** One placeholder occurrence: its name and where it sits in the text. */
@@ -38,13 +42,13 @@ const NAME_PART = /[A-Za-z0-9_]/;
 const DOLLAR_TAG = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/;
 
 /**
- * Finds the `:name` placeholders of a SQL text, skipping literals, quoted
- * identifiers and comments. Throws TypeError naming the construct when a
- * literal, identifier or comment is not closed, because a placeholder scan
- * of such text cannot be trusted.
+ * Walks the parts of a SQL text that are code: everything outside string
+ * literals, quoted identifiers and comments. `visit` gets the index of each
+ * such character and returns the index to go on from. Throws TypeError
+ * naming the construct when a literal, identifier or comment is not
+ * closed, because a scan of such text cannot be trusted.
  */
-export function findPlaceholders(sql: string): PlaceholderToken[] {
-  const tokens: PlaceholderToken[] = [];
+function scanCode(sql: string, visit: (index: number) => number): void {
   let i = 0;
   while (i < sql.length) {
     const ch = sql[i];
@@ -64,20 +68,67 @@ export function findPlaceholders(sql: string): PlaceholderToken[] {
       i = lineEnd === -1 ? sql.length : lineEnd + 1;
     } else if (ch === "/" && next === "*") {
       i = skipUntil(sql, i + 2, "*/", "block comment");
-    } else if (ch === "$" && !NAME_PART.test(sql[i - 1] ?? "")) {
+    } else if (ch === "$" && !NAME_PART.test(sql[i - 1] ?? "") && DOLLAR_TAG.test(sql.slice(i))) {
       i = skipDollarQuoted(sql, i);
-    } else if (ch === ":" && next === ":") {
-      i += 2;
-    } else if (ch === ":" && next !== undefined && NAME_START.test(next)) {
-      let end = i + 2;
-      while (end < sql.length && NAME_PART.test(sql[end] ?? "")) end += 1;
-      tokens.push({ name: sql.slice(i + 1, end), start: i, end });
-      i = end;
     } else {
-      i += 1;
+      i = visit(i);
     }
   }
+}
+
+/**
+ * Finds the `:name` placeholders of a SQL text, skipping literals, quoted
+ * identifiers and comments. Throws TypeError naming the construct when a
+ * literal, identifier or comment is not closed.
+ */
+export function findPlaceholders(sql: string): PlaceholderToken[] {
+  const tokens: PlaceholderToken[] = [];
+  scanCode(sql, (i) => {
+    const next = sql[i + 1];
+    if (sql[i] !== ":") return i + 1;
+    if (next === ":") return i + 2;
+    if (next === undefined || !NAME_START.test(next)) return i + 1;
+    let end = i + 2;
+    while (end < sql.length && NAME_PART.test(sql[end] ?? "")) end += 1;
+    tokens.push({ name: sql.slice(i + 1, end), start: i, end });
+    return end;
+  });
   return tokens;
+}
+
+/**
+ * Returns what makes a catalog SQL text unusable on `engine`, or an empty
+ * list: a second statement after a semicolon, or a placeholder style other
+ * than `:name` (`$1` on PostgreSQL; `?`, `?1`, `@name` and `$name` on
+ * SQLite). PostgreSQL's `?` operators on jsonb are left alone. Throws
+ * TypeError like `findPlaceholders` on an unclosed literal or comment.
+ */
+export function statementProblems(sql: string, engine: "sqlite" | "postgres"): string[] {
+  const problems: string[] = [];
+  let statementEnd: number | undefined;
+  scanCode(sql, (i) => {
+    const ch = sql[i];
+    const next = sql[i + 1] ?? "";
+    const previous = sql[i - 1] ?? "";
+    if (statementEnd !== undefined && !/\s/.test(ch)) {
+      problems.push(`the text has a second statement after the semicolon at offset ${statementEnd}; approve one statement per query`);
+      statementEnd = undefined;
+    }
+    if (ch === ";") {
+      statementEnd ??= i;
+      return i + 1;
+    }
+    const foreign =
+      (ch === "$" && /[0-9]/.test(next) && !NAME_PART.test(previous)) ||
+      (engine === "sqlite" && ch === "?") ||
+      (engine === "sqlite" && (ch === "@" || ch === "$") && NAME_START.test(next) && !NAME_PART.test(previous));
+    if (!foreign) return i + 1;
+    let end = i + 1;
+    while (end < sql.length && NAME_PART.test(sql[end] ?? "")) end += 1;
+    problems.push(`${sql.slice(i, end)} at offset ${i} is not a :name placeholder; write placeholders as :name and declare each one under params`);
+    return end;
+  });
+  return problems;
 }
 
 /** Returns the distinct placeholder names of a SQL text in order of first use. */
@@ -127,10 +178,8 @@ function skipUntil(sql: string, from: number, closer: string, construct: string)
   return close + closer.length;
 }
 
-/** Skips a PostgreSQL dollar-quoted string; a lone `$` (as in `$1`) is left alone. */
+/** Skips a PostgreSQL dollar-quoted string that starts with a `$tag$` or `$$` at `open`. */
 function skipDollarQuoted(sql: string, open: number): number {
-  const match = DOLLAR_TAG.exec(sql.slice(open));
-  if (match === null) return open + 1;
-  const tag = match[0];
+  const tag = DOLLAR_TAG.exec(sql.slice(open))?.[0] ?? "$$";
   return skipUntil(sql, open + tag.length, tag, `dollar-quoted string ${tag}`);
 }
