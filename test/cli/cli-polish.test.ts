@@ -90,6 +90,20 @@ describe("ewii command errors", function () {
     assert.equal(result.code, 0, result.stderr);
   });
 
+  it("query --timeout 0 is a usage error", async () => {
+    const result = await ewii("query", "--tenant", "acme", "--client", "/client/site-1", "--dataset", "chinook", "revenue_by_country", "--timeout", "0");
+
+    assertFailure(result, "ERR_USAGE", ["--timeout", '"0"']);
+    assert.equal(result.code, 2);
+  });
+
+  it("query past its deadline names --timeout", async () => {
+    // One millisecond is shorter than the TLS handshake alone, so the deadline always expires in the CLI.
+    const result = await ewii("query", "--tenant", "acme", "--client", "/client/site-1", "--dataset", "chinook", "revenue_by_country", "--timeout", "1");
+
+    assertFailure(result, "ERR_DEADLINE_EXCEEDED", ["timed out after 1 ms", "pass a larger --timeout"]);
+  });
+
   for (const command of [["bundle", "show"], ["policy", "show"]]) {
     it(`${command.join(" ")} help says it prints the document`, async () => {
       const result = await runEwii([...command, "--help"]);

@@ -1,7 +1,8 @@
+import { status } from "@grpc/grpc-js";
 import type { Command } from "commander";
 import type { ExecuteQueryResponse } from "../../../gen/ewii/hub/v1/hub.js";
 import type { Value } from "../../../gen/ewii/tunnel/v1/tunnel.js";
-import { EwiiError } from "../../core/errors.js";
+import { EwiiError, errorCodeOf } from "../../core/errors.js";
 import { callUnary } from "../../core/grpc/index.js";
 import { cliContext, hubClient, type GlobalOptions } from "../connect.js";
 import { printTable, rowCountText } from "../output.js";
@@ -100,6 +101,26 @@ export function collectQuery(client: ReturnType<typeof hubClient>, request: { te
   });
 }
 
+function parsePositiveIntOption(value: string, flag: string): number {
+  const parsed = parseIntOption(value, flag);
+  if (parsed < 1) throw new EwiiError("ERR_USAGE", `${flag} must be at least 1, got "${value}"`);
+  return parsed;
+}
+
+/**
+ * Explains a deadline that expired in this process. grpc-js reports it with
+ * timing details and no hint; a deadline error from the hub carries an
+ * ERR_ code and is left as it is.
+ */
+function deadlineError(err: unknown, timeoutMs: number): EwiiError | undefined {
+  const grpcCode = typeof err === "object" && err !== null && "code" in err ? err.code : undefined;
+  if (grpcCode !== status.DEADLINE_EXCEEDED || errorCodeOf(err) !== undefined) return undefined;
+  return new EwiiError("ERR_DEADLINE_EXCEEDED", `the query timed out after ${timeoutMs} ms (--timeout); pass a larger --timeout, or check the hub log if the hub responds slowly`, {
+    status: status.DEADLINE_EXCEEDED,
+    cause: err,
+  });
+}
+
 export function registerQueryCommands(program: Command, globals: () => GlobalOptions): void {
   program
     .command("query <query-id> [params...]")
@@ -108,12 +129,16 @@ export function registerQueryCommands(program: Command, globals: () => GlobalOpt
     .requiredOption("--client <id>", 'client SPIFFE ID or path, for example "/client/site-1"')
     .requiredOption("--dataset <name>", "dataset name")
     .option("--as <identity>", "credentials folder name under <home>/credentials to call as", "reports")
-    .option("--timeout <ms>", "deadline in milliseconds", (v) => parseIntOption(v, "--timeout"), 30_000)
+    .option("--timeout <ms>", "deadline in milliseconds, at least 1", (v) => parsePositiveIntOption(v, "--timeout"), 30_000)
     .action(async (queryId: string, params: string[], options: { tenant: string; client: string; dataset: string; as: string; timeout: number }) => {
       const parsedParams = parseParams(params);
       const context = cliContext(globals(), options.as);
       const client = hubClient(context);
-      const result = await collectQuery(client, { tenant: options.tenant, client: options.client, dataset: options.dataset, queryId, params: parsedParams }, options.timeout);
+      const result = await collectQuery(client, { tenant: options.tenant, client: options.client, dataset: options.dataset, queryId, params: parsedParams }, options.timeout).catch(
+        (err: unknown) => {
+          throw deadlineError(err, options.timeout) ?? err;
+        },
+      );
       if (context.json) {
         printTable(result.columns, result.rows, { json: true, jsonValue: { columns: result.columns, rows: result.rows, summary: result.summary } });
         return;
