@@ -3,7 +3,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { silentLogger } from "../../services/core/log.js";
 import { startDevStack, type DevStack } from "../../services/dev/stack.js";
-import { freePort, makeTempDir, runEwii, type EwiiResult } from "./helpers.js";
+import { freePort, makeTempDir, runEwii, startEwii, type EwiiResult } from "./helpers.js";
 
 function assertFailure(result: EwiiResult, code: string, mentions: string[]): void {
   const lines = result.stderr.trim().split("\n");
@@ -102,6 +102,19 @@ describe("ewii command errors", function () {
     const result = await ewii("query", "--tenant", "acme", "--client", "/client/site-1", "--dataset", "chinook", "revenue_by_country", "--timeout", "1");
 
     assertFailure(result, "ERR_DEADLINE_EXCEEDED", ["timed out after 1 ms", "pass a larger --timeout"]);
+  });
+
+  it("audit tail --after 0 prints stored records", async () => {
+    const query = await ewii("query", "--tenant", "acme", "--client", "/client/site-1", "--dataset", "chinook", "customer_invoices", "customer_id=7");
+    assert.equal(query.code, 0, query.stderr);
+    const tail = startEwii(["--home", stack.home, "audit", "tail", "--after", "0"]);
+
+    try {
+      await tail.waitForOutput("query.completed");
+      assert.match(tail.output(), / #1 query\.started /);
+    } finally {
+      await tail.stop();
+    }
   });
 
   for (const command of [["bundle", "show"], ["policy", "show"]]) {

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import type { AuditRecord, TailResponse } from "../../../gen/ewii/audit/v1/audit.js";
-import { formatRecord, readCheckpointPublicKey, verifyAuditLog, CHECKPOINT_PUBLIC_KEY_FILE } from "../../audit/index.js";
+import { formatRecord, readCheckpointPublicKey, verifyAuditLog, CHECKPOINT_PUBLIC_KEY_FILE, MAX_QUERY_LIMIT } from "../../audit/index.js";
 import { TENANT_NAME_PATTERN } from "../../ca/tenants.js";
 import { asError, EwiiError } from "../../core/errors.js";
 import { SpiffeId } from "../../core/identity/spiffe-id.js";
@@ -36,6 +36,21 @@ export function checkAuditFilters(filters: { tenant?: string; principal?: string
   }
 }
 
+/**
+ * Prints every stored audit record, oldest first, and returns the last
+ * sequence printed, or 0 when the log is empty.
+ */
+async function printStoredRecords(client: ReturnType<typeof auditClient>, json: boolean): Promise<bigint> {
+  let last = 0n;
+  for (;;) {
+    const response = await callUnary(client.query.bind(client), { tenant: "", principal: "", client: "", decision: "", limit: MAX_QUERY_LIMIT, afterSequence: last });
+    printRecords(response.records, json);
+    if (response.records.length > 0) last = response.records[response.records.length - 1].sequence;
+    // NOTE: on an empty log the tail starts with 0 ("only new"), so a record appended between this query and the tail is not printed.
+    if (response.records.length < MAX_QUERY_LIMIT) return last;
+  }
+}
+
 export function registerPolicyAuditCommands(program: Command, globals: () => GlobalOptions): void {
   const policy = program.command("policy").description("policy service and policy documents");
   policy
@@ -64,11 +79,13 @@ export function registerPolicyAuditCommands(program: Command, globals: () => Glo
   audit
     .command("tail")
     .description("stream audit records as they are appended (with --json, one JSON object per line)")
-    .option("--after <sequence>", "start after this sequence (default: only new records)", (v) => parseIntOption(v, "--after"))
+    .option("--after <sequence>", "start after this sequence; 0 prints every stored record first (default: only new records)", (v) => parseIntOption(v, "--after"))
     .action(async (options: { after?: number }) => {
       const context = cliContext(globals());
       const client = auditClient(context);
-      const call = client.tail({ afterSequence: BigInt(options.after ?? 0) });
+      // Tail takes 0 to mean "only new records", so --after 0 reads the stored records through Query first.
+      const afterSequence = options.after === 0 ? await printStoredRecords(client, context.json) : BigInt(options.after ?? 0);
+      const call = client.tail({ afterSequence });
       await new Promise<void>((resolve, reject) => {
         call.on("data", (response: TailResponse) => printRecords(response.record === undefined ? [] : [response.record], context.json));
         call.on("error", reject);
