@@ -181,3 +181,13 @@ describe("operator services as separate processes", function () {
     });
   });
 });
+
+describe("example client config", () => {
+  it("dials the example CA and relay", () => {
+    const client = parseYaml(readFileSync(CLIENT_EXAMPLE, "utf8")) as { ca: string; relays: string[] };
+    const listenOf = (service: "ca" | "relay"): string => (parseYaml(readFileSync(join(OPERATOR_EXAMPLES, `${service}.yaml`), "utf8")) as { listen: string }).listen;
+
+    assert.equal(client.ca, listenOf("ca"));
+    assert.deepEqual(client.relays, [listenOf("relay")]);
+  });
+});
