@@ -10,6 +10,7 @@ import type { PeerIdentity, ServerStreamContext } from "../core/grpc/index.js";
 import { LogField } from "../core/log.js";
 import { canonicalParamsBytes, RowDigest, verifySummarySignature } from "../client/query/summary.js";
 import { MAX_PARAMS_BYTES } from "../audit/params.js";
+import { RequestErrorCode } from "../policy/index.js";
 import { MAX_FIELD_CHARS } from "../audit/record-input.js";
 import type { AuditAppender, ClientConnection, ClientConnector, HubDecision, PolicyGate } from "./ports.js";
 
@@ -133,6 +134,13 @@ export async function executeQuery(request: ExecuteQueryRequest, ctx: ServerStre
 
   if (decision.effect === "deny") {
     await appendOrReject(deps.audit, { ...base, event: "query.denied", outcome: "denied" }, ctx.signal);
+    if (decision.requestError !== undefined) {
+      logger.info("query rejected as invalid", { [LogField.errorCode]: decision.requestError, policy_version: decision.policyVersion });
+      const notFound = decision.requestError === RequestErrorCode.queryUnknown;
+      throw new EwiiError(decision.requestError, `query ${request.queryId} on ${request.tenant}/${request.dataset} rejected: ${decision.reason}; ${notFound ? "use a dataset and query id of the catalog (ewii policy show lists them)" : "correct the request and retry"}`, {
+        status: notFound ? status.NOT_FOUND : status.INVALID_ARGUMENT,
+      });
+    }
     logger.info("query denied by policy", { rule: decision.rule, policy_version: decision.policyVersion });
     throw new EwiiError("ERR_POLICY_DENIED", `query ${request.queryId} on ${request.tenant}/${request.dataset} denied by rule "${decision.rule}" (policy version ${decision.policyVersion})${decision.reason === `denied by rule "${decision.rule}"` ? "" : `: ${decision.reason}`}`, { status: status.PERMISSION_DENIED });
   }

@@ -1,6 +1,7 @@
 import type { KeyObject } from "node:crypto";
 import type { AuditRecord } from "../../gen/ewii/audit/v1/audit.js";
 import type { QueryRequest, SessionMessage, Value } from "../../gen/ewii/tunnel/v1/tunnel.js";
+import type { RequestErrorCode } from "../policy/index.js";
 
 /** An open end-to-end session to one client, able to carry many queries. */
 export interface ClientConnection {
@@ -40,6 +41,8 @@ export interface HubDecision {
   maxRows: number;
   /** SHA-256 of the catalog SQL per engine; empty when the query is not in the catalog. */
   sqlSha256ByEngine: Record<string, string>;
+  /** Set when the request itself is invalid and no rule was consulted. */
+  requestError?: RequestErrorCode;
 }
 
 export interface DecisionRequest {

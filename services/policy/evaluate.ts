@@ -24,7 +24,20 @@ export interface Decision {
   /** Why, in words safe to log and to send to the caller: never a parameter value. */
   reason: string;
   maxRows: number;
+  /** Set when the request itself is invalid, so that no rule was consulted (see `RequestErrorCode`). */
+  requestError?: RequestErrorCode;
 }
+
+/** Codes of a deny that the request's own defects caused, not the rules. */
+export const RequestErrorCode = {
+  /** The dataset or query is not in the catalog. */
+  queryUnknown: "ERR_CATALOG_QUERY_UNKNOWN",
+  /** A parameter is undeclared, missing, of the wrong type or outside the catalog's constraints. */
+  paramsInvalid: "ERR_PARAMS_INVALID",
+  /** The tenant or principal is malformed. */
+  requestInvalid: "ERR_REQUEST_INVALID",
+} as const;
+export type RequestErrorCode = (typeof RequestErrorCode)[keyof typeof RequestErrorCode];
 
 /** A SPIFFE ID as the evaluator accepts it: lowercase trust domain, then non-empty path segments. */
 const SPIFFE_ID = /^spiffe:\/\/[a-z0-9._-]+(\/[A-Za-z0-9._-]+)+$/;
@@ -48,16 +61,17 @@ export function evaluate(policy: CompiledPolicy, request: EvaluationRequest, now
   const version = policy.version;
   const query = lookupQuery(policy, request.dataset, request.queryId);
   if (query === undefined) {
-    return deny(DEFAULT_DENY_RULE, version, `query ${quoteValue(request.queryId)} is not in the catalog of dataset ${quoteValue(request.dataset)} in policy version ${version}`);
+    const reason = `query ${quoteValue(request.queryId)} is not in the catalog of dataset ${quoteValue(request.dataset)} in policy version ${version}`;
+    return { ...deny(DEFAULT_DENY_RULE, version, reason), requestError: RequestErrorCode.queryUnknown };
   }
   if (!SPIFFE_ID.test(request.principal) || DOT_SEGMENT.test(request.principal)) {
-    return deny(DEFAULT_DENY_RULE, version, "the principal is not a valid SPIFFE ID with a path");
+    return { ...deny(DEFAULT_DENY_RULE, version, "the principal is not a valid SPIFFE ID with a path"), requestError: RequestErrorCode.requestInvalid };
   }
   if (!TENANT_NAME.test(request.tenant)) {
-    return deny(DEFAULT_DENY_RULE, version, "the tenant is not a valid tenant name (a DNS label such as \"acme\")");
+    return { ...deny(DEFAULT_DENY_RULE, version, "the tenant is not a valid tenant name (a DNS label such as \"acme\")"), requestError: RequestErrorCode.requestInvalid };
   }
   const checked = checkParams(query, request.params);
-  if (typeof checked === "string") return deny(DEFAULT_DENY_RULE, version, checked);
+  if (typeof checked === "string") return { ...deny(DEFAULT_DENY_RULE, version, checked), requestError: RequestErrorCode.paramsInvalid };
 
   const principalKeys = principalPatterns(request.principal);
   const denied = firstApplying(query.denyRules, request.tenant, principalKeys, checked, now);

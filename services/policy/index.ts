@@ -5,7 +5,7 @@ export type { ParamSpec, ParamType, PolicyRule, QueryDefinition, SqlEngine } fro
 export { normalizeSql, sqlSha256 } from "./sql-hash.js";
 export { compilePolicy, lookupQuery, queryKey } from "./compile.js";
 export type { CompiledPolicy, CompiledQuery } from "./compile.js";
-export { evaluate } from "./evaluate.js";
+export { evaluate, RequestErrorCode } from "./evaluate.js";
 export type { Decision, EvaluationRequest, ParamValue } from "./evaluate.js";
 export { RateLimiter } from "./rate-limit.js";
 export { DEFAULT_DENY_RULE } from "./references.js";

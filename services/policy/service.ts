@@ -160,6 +160,7 @@ export class PolicyService {
       policyVersion: BigInt(decision.policyVersion),
       reason: decision.reason,
       maxRows: decision.maxRows,
+      requestError: decision.requestError ?? "",
     };
   }
 

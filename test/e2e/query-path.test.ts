@@ -1,5 +1,6 @@
 import { strict as assert } from "node:assert";
 import Database from "better-sqlite3";
+import { status } from "@grpc/grpc-js";
 import pg from "pg";
 import type { AuditRecord } from "../../gen/ewii/audit/v1/audit.js";
 import type { SessionMessage, Value } from "../../gen/ewii/tunnel/v1/tunnel.js";
@@ -115,8 +116,32 @@ describe("query path end to end", function () {
       assert.equal(result.rows.length, 0);
     });
 
-    it("wrong parameter type is denied by policy", async () => {
-      await expectRefusal(hubQuery(stack, DEMO_CLIENT_PATH, "customer_invoices", { customer_id: { stringValue: "1; DROP TABLE Invoice" } }), "ERR_POLICY_DENIED");
+    it("wrong parameter type is invalid", async () => {
+      const started = stack.client.endpoint.counters.queriesStarted;
+      await assert.rejects(hubQuery(stack, DEMO_CLIENT_PATH, "customer_invoices", { customer_id: { stringValue: "1; DROP TABLE Invoice" } }), (err: { code?: number; details?: string }) => {
+        assert.equal(errorCodeOf(err), "ERR_PARAMS_INVALID");
+        assert.equal(err.code, status.INVALID_ARGUMENT);
+        assert.match(err.details ?? "", /customer_id/);
+        assert.doesNotMatch(err.details ?? "", /DROP TABLE/);
+        return true;
+      });
+
+      assert.equal(stack.client.endpoint.counters.queriesStarted, started);
+    });
+
+    it("query outside the catalog is not found", async () => {
+      await assert.rejects(hubQuery(stack, DEMO_CLIENT_PATH, "drop_everything"), (err: { code?: number; details?: string }) => {
+        assert.equal(errorCodeOf(err), "ERR_CATALOG_QUERY_UNKNOWN");
+        assert.equal(err.code, status.NOT_FOUND);
+        assert.match(err.details ?? "", /"drop_everything" is not in the catalog of dataset "chinook"/);
+        return true;
+      });
+
+      const records = await auditRecords(stack, (record) => record.queryId === "drop_everything");
+      assert.deepEqual(
+        records.map((record) => [record.event, record.rule]),
+        [["query.denied", "default-deny"]],
+      );
     });
 
     it("oversized parameter names the parameter", async () => {

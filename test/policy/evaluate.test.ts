@@ -68,10 +68,24 @@ describe("policy evaluate", () => {
     const decision = evaluate(compile(), request({ queryId: "refunds" }), NOON_WEDNESDAY);
     assert.equal(decision.effect, "deny");
     assert.match(decision.reason, /query "refunds" is not in the catalog of dataset "shop"/);
+    assert.equal(decision.requestError, "ERR_CATALOG_QUERY_UNKNOWN");
   });
 
   it("denies unknown dataset", () => {
-    assert.equal(evaluate(compile(), request({ dataset: "crm" }), NOON_WEDNESDAY).effect, "deny");
+    const decision = evaluate(compile(), request({ dataset: "crm" }), NOON_WEDNESDAY);
+    assert.equal(decision.effect, "deny");
+    assert.equal(decision.requestError, "ERR_CATALOG_QUERY_UNKNOWN");
+  });
+
+  it("rule denial is no request error", () => {
+    const decision = evaluate(compile(), request({ tenant: "globex" }), NOON_WEDNESDAY);
+    assert.equal(decision.requestError, undefined);
+  });
+
+  it("malformed tenant is a request error", () => {
+    const decision = evaluate(compile(), request({ tenant: "Not A Label" }), NOON_WEDNESDAY);
+    assert.equal(decision.effect, "deny");
+    assert.equal(decision.requestError, "ERR_REQUEST_INVALID");
   });
 
   describe("principal prefix", () => {
@@ -102,6 +116,7 @@ describe("policy evaluate", () => {
       const decision = evaluate(compile(), request({ params: { customer_id: text("7") } }), NOON_WEDNESDAY);
       assert.equal(decision.effect, "deny");
       assert.equal(decision.reason, 'parameter "customer_id" must be integer, found text');
+      assert.equal(decision.requestError, "ERR_PARAMS_INVALID");
     });
 
     it("denies missing required param", () => {
@@ -120,6 +135,7 @@ describe("policy evaluate", () => {
     it("denies value above catalog max", () => {
       const decision = evaluate(compile(), request({ params: { customer_id: int(101) } }), NOON_WEDNESDAY);
       assert.equal(decision.reason, 'parameter "customer_id" is above the maximum 100 of the catalog');
+      assert.equal(decision.requestError, "ERR_PARAMS_INVALID");
     });
 
     it("never quotes the value", () => {

@@ -156,6 +156,16 @@ describe("policy service over mTLS", () => {
     const denied = await callUnary(workload.evaluate.bind(workload), { principal: DEMO_CALLER, tenant: "acme", dataset: "chinook", queryId: "employee_list", params: {} });
     assert.equal(denied.effect, Effect.EFFECT_DENY);
     assert.equal(denied.rule, "deny-employee-list");
+    assert.equal(denied.requestError, "");
+  });
+
+  it("evaluate names a request error", async () => {
+    await callUnary(admin.apply.bind(admin), { documentYaml: DEMO_POLICY_YAML, sourceName: "demo.yaml" });
+    const invalid = await callUnary(workload.evaluate.bind(workload), { principal: DEMO_CALLER, tenant: "acme", dataset: "chinook", queryId: "customer_invoices", params: {} });
+
+    assert.equal(invalid.effect, Effect.EFFECT_DENY);
+    assert.equal(invalid.requestError, "ERR_PARAMS_INVALID");
+    assert.match(invalid.reason, /parameter "customer_id" is required/);
   });
 
   it("rejects evaluate by tenant identity", async () => {

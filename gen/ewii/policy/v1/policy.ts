@@ -132,6 +132,15 @@ export interface EvaluateResponse {
   reason: string;
   /** Required when allowed. Row cap that applies. */
   maxRows: number;
+  /**
+   * Set when the request itself is invalid, whatever the rules say:
+   * ERR_CATALOG_QUERY_UNKNOWN (no such dataset or query in the catalog),
+   * ERR_PARAMS_INVALID (a parameter is undeclared, missing, of the wrong
+   * type or outside the catalog's constraints) or ERR_REQUEST_INVALID (the
+   * tenant or principal is malformed). The effect is then deny and `reason`
+   * names the problem. Empty for decisions made by the rules.
+   */
+  requestError: string;
 }
 
 export interface WatchRequest {
@@ -838,7 +847,7 @@ export const EvaluateRequest_ParamsEntry: MessageFns<EvaluateRequest_ParamsEntry
 };
 
 function createBaseEvaluateResponse(): EvaluateResponse {
-  return { effect: 0, rule: "", policyVersion: 0n, reason: "", maxRows: 0 };
+  return { effect: 0, rule: "", policyVersion: 0n, reason: "", maxRows: 0, requestError: "" };
 }
 
 export const EvaluateResponse: MessageFns<EvaluateResponse> = {
@@ -860,6 +869,9 @@ export const EvaluateResponse: MessageFns<EvaluateResponse> = {
     }
     if (message.maxRows !== 0) {
       writer.uint32(40).uint32(message.maxRows);
+    }
+    if (message.requestError !== "") {
+      writer.uint32(50).string(message.requestError);
     }
     return writer;
   },
@@ -917,6 +929,14 @@ export const EvaluateResponse: MessageFns<EvaluateResponse> = {
             message.maxRows = reader.uint32();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.requestError = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -944,6 +964,11 @@ export const EvaluateResponse: MessageFns<EvaluateResponse> = {
         : isSet(object.max_rows)
         ? globalThis.Number(object.max_rows)
         : 0,
+      requestError: isSet(object.requestError)
+        ? globalThis.String(object.requestError)
+        : isSet(object.request_error)
+        ? globalThis.String(object.request_error)
+        : "",
     };
   },
 
@@ -964,6 +989,9 @@ export const EvaluateResponse: MessageFns<EvaluateResponse> = {
     if (message.maxRows !== 0) {
       obj.maxRows = Math.round(message.maxRows);
     }
+    if (message.requestError !== "") {
+      obj.requestError = message.requestError;
+    }
     return obj;
   },
 
@@ -979,6 +1007,7 @@ export const EvaluateResponse: MessageFns<EvaluateResponse> = {
       : 0n;
     message.reason = object.reason ?? "";
     message.maxRows = object.maxRows ?? 0;
+    message.requestError = object.requestError ?? "";
     return message;
   },
 };
