@@ -129,7 +129,8 @@ export class SessionConnector implements ClientConnector {
         this.options.logger.warn("session through relay failed; trying the next relay", { [LogField.clientSpiffeId]: clientSpiffeId, relay_address: candidate.address, [LogField.cause]: asError(err).message });
       }
     }
-    throw new EwiiError("ERR_CLIENT_UNREACHABLE", `client ${clientSpiffeId} is not reachable through any relay (${failures.join("; ") || "no relay holds a route to it"}); check that the client is running and connected, and enroll it again if it was revoked`, { status: status.UNAVAILABLE });
+    const causes = failures.length === 0 ? "no relay holds a route to it; check that the client is running and connected, and enroll it again if it was revoked" : failures.join("; ");
+    throw new EwiiError("ERR_CLIENT_UNREACHABLE", `client ${clientSpiffeId} is not reachable through any relay: ${causes}`, { status: status.UNAVAILABLE });
   }
 
   private relayClient(address: string): RelayServiceClient {
@@ -204,7 +205,14 @@ export class SessionConnector implements ClientConnector {
           fail(err instanceof EwiiError ? err : new EwiiError("ERR_HANDSHAKE_FAILED", `handshake with client ${clientSpiffeId} failed`, { status: status.UNAVAILABLE, cause: err }));
         }
       });
-      stream.on("error", (err: unknown) => fail(new EwiiError(errorCodeOf(err) ?? "ERR_RELAY_FAILED", `relay ${address} failed the session: ${asError(err).message}`, { status: status.UNAVAILABLE, cause: err })));
+      stream.on("error", (err: unknown) => {
+        // The relay's status details already read "CODE: message"; the code is kept apart so it is not repeated.
+        const code = errorCodeOf(err) ?? "ERR_RELAY_FAILED";
+        const details = (err as { details?: unknown }).details;
+        const text = typeof details === "string" && details !== "" ? details : asError(err).message;
+        const reason = text.startsWith(`${code}: `) ? text.slice(code.length + 2) : text;
+        fail(new EwiiError(code, reason, { status: status.UNAVAILABLE, cause: err }));
+      });
       stream.write({ open: { clientSpiffeId, sessionId } });
     });
   }

@@ -155,7 +155,12 @@ describe("query path end to end", function () {
     });
 
     it("unknown client is unreachable", async () => {
-      await expectRefusal(hubQuery(stack, "/client/nowhere", "revenue_by_country"), "ERR_CLIENT_UNREACHABLE");
+      await assert.rejects(hubQuery(stack, "/client/nowhere", "revenue_by_country"), (err: { details?: string }) => {
+        assert.equal(errorCodeOf(err), "ERR_CLIENT_UNREACHABLE");
+        assert.match(err.details ?? "", /: ERR_CLIENT_NOT_CONNECTED: client spiffe:\/\/acme\.tenants\.operator\.example\/client\/nowhere has no stream on relay/);
+        assert.equal((err.details ?? "").split("ERR_CLIENT_NOT_CONNECTED").length, 2, `the relay's code appears more than once: ${err.details}`);
+        return true;
+      });
     });
 
     it("client of another tenant is rejected", async () => {
