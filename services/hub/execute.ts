@@ -218,6 +218,20 @@ async function appendOrReject(audit: AuditAppender, record: Partial<AuditRecord>
   }
 }
 
+/**
+ * gRPC status for the client's own error codes, where one fits better than
+ * FAILED_PRECONDITION, the status of allow-list refusals and of failures
+ * in the customer's database.
+ */
+const CLIENT_CODE_STATUS: Readonly<Record<string, status>> = {
+  ERR_QUERY_ROW_CAP: status.RESOURCE_EXHAUSTED,
+  ERR_QUERY_BYTE_CAP: status.RESOURCE_EXHAUSTED,
+  ERR_QUERY_TIMEOUT: status.DEADLINE_EXCEEDED,
+  ERR_QUERY_CANCELLED: status.CANCELLED,
+  ERR_QUERY_PARAMS_INVALID: status.INVALID_ARGUMENT,
+  ERR_INTERNAL: status.INTERNAL,
+};
+
 interface RelayedOutcome {
   summary: ResultSummary;
 }
@@ -260,7 +274,8 @@ async function relayQuery(
       const summary = message.summary;
       checkSummary(summary, requestId, paramsSalt, request, digest, connection, sqlSha256ByEngine);
       if (summary.status !== "ok") {
-        throw new EwiiError(summary.status.startsWith("ERR_") ? summary.status : "ERR_CLIENT_REFUSED", `client ${connection.clientSpiffeId} refused or failed the query: ${summary.message}`, { status: status.FAILED_PRECONDITION });
+        const code = summary.status.startsWith("ERR_") ? summary.status : "ERR_CLIENT_REFUSED";
+        throw new EwiiError(code, `client ${connection.clientSpiffeId} refused or failed the query: ${summary.message}`, { status: CLIENT_CODE_STATUS[code] ?? status.FAILED_PRECONDITION });
       }
       return { summary };
     }

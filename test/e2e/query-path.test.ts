@@ -154,6 +154,29 @@ describe("query path end to end", function () {
       assert.equal(stack.client.endpoint.counters.queriesStarted, started);
     });
 
+    it("client caps stop a result with RESOURCE_EXHAUSTED", async () => {
+      const queries = catalogQueries("sqlite");
+      const capped = await addClient(stack, {
+        path: "/client/site-capped",
+        dataset: { engine: "sqlite", path: CHINOOK_SQLITE, max_bytes: 200, queries: { ...queries, top_tracks_by_genre: { ...queries.top_tracks_by_genre, max_rows: 3 } } },
+      });
+      try {
+        for (const [queryId, params, code] of [
+          ["revenue_by_country", {}, "ERR_QUERY_BYTE_CAP"],
+          ["top_tracks_by_genre", { genre: { stringValue: "Rock" }, limit: { intValue: 10n } }, "ERR_QUERY_ROW_CAP"],
+        ] as const) {
+          await assert.rejects(hubQuery(stack, "/client/site-capped", queryId, params), (err: { code?: number; details?: string }) => {
+            assert.equal(errorCodeOf(err), code);
+            assert.equal(err.code, status.RESOURCE_EXHAUSTED);
+            assert.match(err.details ?? "", /raise max_(rows|bytes) in the client configuration/);
+            return true;
+          });
+        }
+      } finally {
+        await capped.stop();
+      }
+    });
+
     it("unknown client is unreachable", async () => {
       await assert.rejects(hubQuery(stack, "/client/nowhere", "revenue_by_country"), (err: { details?: string }) => {
         assert.equal(errorCodeOf(err), "ERR_CLIENT_UNREACHABLE");
