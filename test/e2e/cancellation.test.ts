@@ -60,6 +60,20 @@ describe("deadline propagation", function () {
     audit.close();
   });
 
+  it("caller cancel stops the statement", async () => {
+    const hub = hubClient(stack.caller);
+    const call = hub.executeQuery({ tenant: "acme", client: "/client/site-slow", dataset: "chinook", queryId: "slow_count", params: {} });
+    const ended = new Promise<number | undefined>((resolve) => call.on("error", (err: { code?: number }) => resolve(err.code)));
+    call.on("data", () => undefined);
+    await waitFor("the client to start the statement", () => slow.client.endpoint.inFlightQueries === 1, 10_000);
+
+    call.cancel();
+
+    assert.equal(await ended, status.CANCELLED);
+    await waitFor("the client to stop the statement", () => slow.client.endpoint.inFlightQueries === 0, 10_000);
+    hub.close();
+  });
+
   it("client serves again after the cancel", async () => {
     const result = await hubQuery(stack, "/client/site-slow", "customer_invoices", { customer_id: { intValue: 3n } });
     assert.ok(result.rows.length > 0);

@@ -122,6 +122,8 @@ class PgExecution {
     const onAbort = (): void => stop(cancelledError());
     const timer = setTimeout(() => stop(timeoutError(request.timeoutMs)), request.timeoutMs);
     request.signal.addEventListener("abort", onAbort, { once: true });
+    // The signal may have fired while a pooled connection was awaited, before the listener existed.
+    if (request.signal.aborted) onAbort();
 
     try {
       return await Promise.race([this.stream(text, values, request, sink), stopped]);

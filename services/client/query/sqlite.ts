@@ -161,6 +161,12 @@ class SqliteChild {
       const onAbort = (): void => stop(cancelledError());
       const timer = setTimeout(() => stop(timeoutError(request.timeoutMs)), request.timeoutMs);
       request.signal.addEventListener("abort", onAbort, { once: true });
+      // The signal may have fired while the child process was starting, before the listener existed.
+      // Nothing runs on the child yet, so it stays usable.
+      if (request.signal.aborted) {
+        finish({ error: cancelledError() });
+        return;
+      }
 
       this.onExit = (error) => finish({ error });
       this.onEvent = (event) => {
