@@ -106,7 +106,7 @@ export async function executeQuery(request: ExecuteQueryRequest, ctx: ServerStre
   if (reason !== undefined) throw new EwiiError("ERR_HUB_NOT_SERVING", `query rejected: ${reason}`, { status: status.UNAVAILABLE });
   const revokedSequence = deps.callerRevocation(caller);
   if (revokedSequence !== undefined) {
-    throw new EwiiError("ERR_REVOKED", `caller ${caller.spiffeId} (serial ${caller.serial}) is revoked (revocation sequence ${revokedSequence})`, { status: status.PERMISSION_DENIED });
+    throw new EwiiError("ERR_REVOKED", `caller ${caller.spiffeId} (serial ${caller.serial}) is revoked (revocation sequence ${revokedSequence}); enroll the workload again to get a new SVID`, { status: status.PERMISSION_DENIED });
   }
 
   const clientSpiffeId = resolveClientId(request.tenant, request.client, deps.operatorTrustDomain);
@@ -185,7 +185,7 @@ export async function executeQuery(request: ExecuteQueryRequest, ctx: ServerStre
     });
     logger.info("query completed", { rows: Number(outcome.summary.rowCount), elapsed_ms: elapsedMs, [LogField.relayId]: connection.relayId });
   } catch (err) {
-    const error = isEwiiError(err) ? err : new EwiiError("ERR_QUERY_FAILED", "the query failed inside the hub; the hub log has the cause", { status: status.INTERNAL, cause: err });
+    const error = isEwiiError(err) ? err : new EwiiError("ERR_INTERNAL", "the query failed inside the hub; the hub log has the cause", { status: status.INTERNAL, cause: err });
     try {
       await deps.audit.append([{ ...base, event: "query.failed", outcome: error.code, relayId: connection?.relayId ?? "", latencyMs: now() - startedMs }]);
     } catch (auditErr) {
@@ -229,6 +229,8 @@ const CLIENT_CODE_STATUS: Readonly<Record<string, status>> = {
   ERR_QUERY_TIMEOUT: status.DEADLINE_EXCEEDED,
   ERR_QUERY_CANCELLED: status.CANCELLED,
   ERR_QUERY_PARAMS_INVALID: status.INVALID_ARGUMENT,
+  ERR_CLIENT_BUSY: status.UNAVAILABLE,
+  ERR_CLIENT_CLOSED: status.UNAVAILABLE,
   ERR_INTERNAL: status.INTERNAL,
 };
 

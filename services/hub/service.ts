@@ -26,7 +26,7 @@ export class HubQueries {
     let aborted = 0;
     for (const query of this.active) {
       if (this.deps.callerRevocation(query.caller) === undefined) continue;
-      query.controller.abort(new EwiiError("ERR_REVOKED", `caller ${query.caller.spiffeId} was revoked during the query`, { status: status.PERMISSION_DENIED }));
+      query.controller.abort(new EwiiError("ERR_REVOKED", `caller ${query.caller.spiffeId} was revoked during the query; enroll the workload again to get a new SVID`, { status: status.PERMISSION_DENIED }));
       aborted++;
     }
     return aborted;

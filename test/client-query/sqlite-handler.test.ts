@@ -46,6 +46,7 @@ describe("client query handler on SQLite", () => {
         lines: { sql: LINES_SQL },
         small: { sql: "SELECT GenreId, Name FROM Genre ORDER BY GenreId" },
         none: { sql: EMPTY_SQL },
+        small_capped: { sql: "SELECT GenreId, Name FROM Genre ORDER BY GenreId", max_rows: 5 },
         slow_count: { sql: SLOW_COUNT_SQL },
         ratio_kind: { sql: REAL_KIND_SQL, params: { ratio: { type: "real" } } },
       },
@@ -224,8 +225,16 @@ describe("client query handler on SQLite", () => {
   it("row cap stops the result", async () => {
     const result = await run(custom, request("small", "SELECT GenreId, Name FROM Genre ORDER BY GenreId", {}, { maxRows: 10 }));
     assert.equal(result.summary.status, "ERR_QUERY_ROW_CAP");
-    assert.match(result.summary.message, /more than 10 rows/);
+    assert.match(result.summary.message, /more than 10 rows, the row cap the operator's policy sets for this query; .*raise max_rows in the policy rule or catalog/);
     assert.ok(result.summary.rowCount <= 10n);
+  });
+
+  it("client row cap names the client configuration", async () => {
+    const result = await run(custom, request("small_capped", "SELECT GenreId, Name FROM Genre ORDER BY GenreId", {}, { maxRows: 10 }));
+
+    assert.equal(result.summary.status, "ERR_QUERY_ROW_CAP");
+    assert.match(result.summary.message, /more than 5 rows, the row cap; .*raise max_rows in the client configuration/);
+    assert.equal(result.summary.rowCount, 5n);
   });
 
   it("byte cap stops the result", async () => {

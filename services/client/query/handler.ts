@@ -234,12 +234,24 @@ export class QueryHandler {
           }
         },
       },
-    ).finally(flush);
+    )
+      .catch((err: unknown) => {
+        throw maxRows < query.maxRows && isEwiiError(err) && err.code === "ERR_QUERY_ROW_CAP" ? operatorRowCapError(maxRows) : err;
+      })
+      .finally(flush);
   }
 
   private sign(summary: ResultSummary): ResultSummary {
     return { ...summary, signature: this.signer.sign(canonicalSummaryBytes(summary)) };
   }
+}
+
+/** Reports a row cap that the hub set from the operator's policy, lower than the client's own. */
+function operatorRowCapError(maxRows: number): EwiiError {
+  return new EwiiError("ERR_QUERY_ROW_CAP", `the result has more than ${maxRows} rows, the row cap the operator's policy sets for this query; narrow the query or raise max_rows in the policy rule or catalog`, {
+    status: status.RESOURCE_EXHAUSTED,
+    details: { max_rows: maxRows },
+  });
 }
 
 /** Field numbers of SessionMessage.rows, RowChunk.request_id and RowChunk.rows (tunnel.proto). */
