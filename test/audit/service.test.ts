@@ -4,20 +4,11 @@ import { Server, ServerCredentials, credentials, status } from "@grpc/grpc-js";
 import type { ClientDuplexStream, ServiceError } from "@grpc/grpc-js";
 import { AuditRecord as AuditRecordMessage, AuditServiceClient, AuditServiceService } from "../../gen/ewii/audit/v1/audit.js";
 import type { AppendResponse, AppendStreamRequest, AppendStreamResponse, QueryResponse, TailResponse, VerifyResponse } from "../../gen/ewii/audit/v1/audit.js";
-import { auditConfigSchema } from "../../services/audit/config.js";
-import { startAuditService } from "../../services/audit/server.js";
-import type { RunningAuditService } from "../../services/audit/server.js";
 import { errorCodeOf } from "../../services/core/errors.js";
-import { TlsMaterialSource, channelOptions, createClientCredentials, dialTarget } from "../../services/core/grpc/index.js";
 import { silentLogger } from "../../services/core/log.js";
 import { MAX_BATCH_RECORDS, StreamingAuditAppender } from "../../services/hub/audit-appender.js";
-import { createTestCa, issueTestLeaf, testVerifier, tlsMaterial } from "../grpc/helpers.js";
-import type { TestCa } from "../grpc/helpers.js";
-import { checkpointKeys, sampleRecord, tempDir } from "./helpers.js";
-import type { TempDir } from "./helpers.js";
-
-const OPERATOR_DOMAIN = "operator.test";
-const SERVER_ID = `spiffe://${OPERATOR_DOMAIN}/service/audit`;
+import { sampleRecord } from "./helpers.js";
+import { AuditServiceHarness } from "./service-harness.js";
 
 function wire(i: number, overrides: Partial<AuditRecordMessage> = {}): AuditRecordMessage {
   return AuditRecordMessage.fromPartial({ ...sampleRecord(i), ...overrides });
@@ -39,52 +30,11 @@ async function rejection(promise: Promise<unknown>): Promise<ServiceError> {
 }
 
 describe("audit service over mTLS", () => {
-  let dir: TempDir;
-  let ca: TestCa;
-  let running: RunningAuditService;
-  const clients: AuditServiceClient[] = [];
+  const harness = new AuditServiceHarness({ checkpoint_every_records: 2 });
+  const clientAs = (path: string): Promise<AuditServiceClient> => harness.clientAs(path);
 
-  async function clientAs(path: string): Promise<AuditServiceClient> {
-    const leaf = await issueTestLeaf(ca, path);
-    const target = dialTarget(running.server.address);
-    const credentials = createClientCredentials({ tls: tlsMaterial(leaf, [ca]), trustedCasPem: ca.pem, expectServer: (id) => id === SERVER_ID });
-    const client = new AuditServiceClient(target, credentials, channelOptions(target));
-    clients.push(client);
-    return client;
-  }
-
-  let serverLeaf: Awaited<ReturnType<typeof issueTestLeaf>>;
-  const signingKey = checkpointKeys().privateKey;
-
-  function startService(listen: string): Promise<RunningAuditService> {
-    const config = auditConfigSchema.parse({
-      listen,
-      data_dir: dir.path,
-      credentials_dir: dir.path,
-      operator_trust_domain: OPERATOR_DOMAIN,
-      checkpoint_every_records: 2,
-      checkpoint_every_seconds: 0,
-    });
-    return startAuditService(config, {
-      logger: silentLogger(),
-      verifyPeer: testVerifier([ca]),
-      tls: new TlsMaterialSource(tlsMaterial(serverLeaf, [ca])),
-      signingKey,
-      env: {},
-    });
-  }
-
-  beforeEach(async () => {
-    dir = await tempDir();
-    ca = await createTestCa(OPERATOR_DOMAIN);
-    serverLeaf = await issueTestLeaf(ca, "/service/audit", { dnsName: "localhost" });
-    running = await startService("127.0.0.1:0");
-  });
-  afterEach(async () => {
-    for (const client of clients.splice(0)) client.close();
-    await running.close();
-    await dir.remove();
-  });
+  beforeEach(() => harness.start());
+  afterEach(() => harness.stop());
 
   it("hub append returns sequences", async () => {
     const hub = await clientAs("/service/hub");
@@ -303,11 +253,11 @@ describe("audit service over mTLS", () => {
     it("fails appends while audit is down and reconnects after", async () => {
       const appender = new StreamingAuditAppender({ client: await clientAs("/service/hub"), deadlineMs: 5_000, logger: silentLogger() });
       const [before] = await appender.append([sampleRecord(1)]);
-      const address = running.server.address;
+      const address = harness.running.server.address;
 
-      await running.close();
+      await harness.running.close();
       await assert.rejects(appender.append([sampleRecord(2)]), (err: unknown) => errorCodeOf(err) === "ERR_AUDIT_UNAVAILABLE");
-      running = await startService(address);
+      harness.running = await harness.startService(address);
       const after = await eventually(() => appender.append([sampleRecord(3)]));
       appender.close();
 
