@@ -54,7 +54,8 @@ import { parsePolicy } from "../services/policy/document.js";
 import { addClient } from "../test/e2e/helpers.js";
 import { startBaselineServer, type BaselineOptions, type BaselineServer } from "./query-baseline.js";
 import type { BaselineChildRequest } from "./query-baseline-process.js";
-import type { HubChildReply, HubChildRequest } from "./query-hub.js";
+import type { HubChildRequest } from "./query-hub.js";
+import type { ServerChildReply } from "./server-child.js";
 import type { BenchResult } from "./result.js";
 
 /** Ewii p50 of the small query may be at most this multiple of the plain server's p50. */
@@ -163,7 +164,7 @@ class ServerProcess {
     const execArgv = profileDir === undefined ? process.execArgv : [...process.execArgv, "--cpu-prof", `--cpu-prof-dir=${profileDir}`];
     const child = fork(fileURLToPath(new URL(script, import.meta.url)), [], { execArgv, stdio: ["ignore", "ignore", "inherit", "ipc"] });
     child.send(startRequest);
-    const [reply] = (await once(child, "message")) as [HubChildReply];
+    const [reply] = (await once(child, "message")) as [ServerChildReply];
     if (reply.type !== "ready") {
       child.kill();
       throw new Error(`the bench server process ${script} did not start: ${reply.type === "failed" ? reply.message : reply.type}`);
@@ -174,7 +175,7 @@ class ServerProcess {
   /** Returns the CPU time the process has used since it started, in seconds. */
   async cpuSeconds(): Promise<number> {
     this.child.send({ type: "cpu" } satisfies HubChildRequest);
-    const [reply] = (await once(this.child, "message")) as [HubChildReply];
+    const [reply] = (await once(this.child, "message")) as [ServerChildReply];
     if (reply.type !== "cpu") throw new Error(`expected a cpu reply from the bench server process, got ${reply.type}`);
     return (reply.userMicros + reply.systemMicros) / 1e6;
   }
