@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { stringify } from "yaml";
 import { silentLogger } from "../../services/core/log.js";
 import { clientConfigSchema, loadClientConfig } from "../../services/client/config.js";
+import type { DatasetExecutor, ExecutionRequest, ExecutionResult } from "../../services/client/query/executor.js";
 import { QueryHandler } from "../../services/client/query/handler.js";
 import { sqlSha256 } from "../../services/policy/sql-hash.js";
 import type { QueryRequest, ResultColumns, ResultSummary, Row, SessionMessage, Value } from "../../gen/ewii/tunnel/v1/tunnel.js";
@@ -121,4 +122,22 @@ export function createUncheckedHandler(dataset: Record<string, unknown>, keys: T
     signer: { sign: (data) => sign("sha256", data, keys.privateKey), serial: "0a1b" },
     logger: silentLogger(),
   });
+}
+
+/** Runs one request on an executor and collects every encoded row it hands to the sink, then its result or error. */
+export async function collectRows(executor: DatasetExecutor, request: Partial<ExecutionRequest> & { sql: string }): Promise<{ rows: Uint8Array[]; result?: ExecutionResult; error?: unknown }> {
+  const rows: Uint8Array[] = [];
+  const full: ExecutionRequest = { params: [], maxRows: 1_000_000, maxBytes: 1 << 30, timeoutMs: 30_000, signal: new AbortController().signal, ...request };
+  try {
+    const result = await executor.run(full, {
+      columns: () => undefined,
+      rows: async (batch) => {
+        // A copy, so that a later batch cannot change the bytes of an earlier one unnoticed.
+        for (const encoded of batch) rows.push(Uint8Array.from(encoded));
+      },
+    });
+    return { rows, result };
+  } catch (error: unknown) {
+    return { rows, error };
+  }
 }

@@ -5,9 +5,9 @@ import { Row } from "../../gen/ewii/tunnel/v1/tunnel.js";
 import type { Value } from "../../gen/ewii/tunnel/v1/tunnel.js";
 import { errorCodeOf } from "../../services/core/errors.js";
 import { EXECUTOR_BATCH_ROWS } from "../../services/client/query/executor.js";
-import type { ExecutionRequest, ExecutionResult } from "../../services/client/query/executor.js";
+import type { ExecutionRequest } from "../../services/client/query/executor.js";
 import { PostgresExecutor } from "../../services/client/query/postgres.js";
-import { dropDatabase } from "./helpers.js";
+import { collectRows, dropDatabase } from "./helpers.js";
 
 const MAX_INT64 = (1n << 63n) - 1n;
 const MIN_INT64 = -(1n << 63n);
@@ -26,21 +26,7 @@ function expectedRow(id: number): Value[] {
   ];
 }
 
-async function collect(executor: PostgresExecutor, request: Partial<ExecutionRequest>): Promise<{ rows: Uint8Array[]; result?: ExecutionResult; error?: unknown }> {
-  const rows: Uint8Array[] = [];
-  const full: ExecutionRequest = { sql: ALL_SQL, params: [], maxRows: 1_000_000, maxBytes: 1 << 30, timeoutMs: 30_000, signal: new AbortController().signal, ...request };
-  try {
-    const result = await executor.run(full, {
-      columns: () => undefined,
-      rows: async (batch) => {
-        for (const encoded of batch) rows.push(Uint8Array.from(encoded));
-      },
-    });
-    return { rows, result };
-  } catch (error: unknown) {
-    return { rows, error };
-  }
-}
+const collect = (executor: PostgresExecutor, request: Partial<ExecutionRequest>): ReturnType<typeof collectRows> => collectRows(executor, { sql: ALL_SQL, ...request });
 
 describe("PostgreSQL executor rows", function () {
   this.timeout(60_000);

@@ -7,8 +7,9 @@ import { Row } from "../../gen/ewii/tunnel/v1/tunnel.js";
 import type { Value } from "../../gen/ewii/tunnel/v1/tunnel.js";
 import { errorCodeOf } from "../../services/core/errors.js";
 import { EXECUTOR_BATCH_ROWS } from "../../services/client/query/executor.js";
-import type { ExecutionRequest, ExecutionResult } from "../../services/client/query/executor.js";
+import type { ExecutionRequest } from "../../services/client/query/executor.js";
 import { SqliteExecutor } from "../../services/client/query/sqlite.js";
+import { collectRows } from "./helpers.js";
 
 const MAX_INT64 = (1n << 63n) - 1n;
 const MIN_INT64 = -(1n << 63n);
@@ -34,23 +35,7 @@ function expectedRow(id: number): Value[] {
   ];
 }
 
-/** Collects every encoded row that the executor hands to the sink. */
-async function collect(executor: SqliteExecutor, request: Partial<ExecutionRequest> & { sql: string }): Promise<{ rows: Uint8Array[]; result?: ExecutionResult; error?: unknown }> {
-  const rows: Uint8Array[] = [];
-  const full: ExecutionRequest = { params: [], maxRows: 1_000_000, maxBytes: 1 << 30, timeoutMs: 30_000, signal: new AbortController().signal, ...request };
-  try {
-    const result = await executor.run(full, {
-      columns: () => undefined,
-      rows: async (batch) => {
-        // A copy, so that a later batch cannot change the bytes of an earlier one unnoticed.
-        for (const encoded of batch) rows.push(Uint8Array.from(encoded));
-      },
-    });
-    return { rows, result };
-  } catch (error: unknown) {
-    return { rows, error };
-  }
-}
+const collect = (executor: SqliteExecutor, request: Partial<ExecutionRequest> & { sql: string }): ReturnType<typeof collectRows> => collectRows(executor, request);
 
 describe("SQLite executor rows", () => {
   let dir: string;
