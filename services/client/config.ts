@@ -41,7 +41,15 @@ const queryId = z.string().regex(NAME_PATTERN, "query ids use letters, digits, '
 export const paramTypeSchema = z.enum(["integer", "real", "text", "boolean"]);
 export type ParamType = z.infer<typeof paramTypeSchema>;
 
-const paramSchema = z.strictObject({ type: paramTypeSchema, description: z.string().optional() }, strictKeys);
+const paramSchema = z.strictObject(
+  {
+    type: paramTypeSchema,
+    description: z.string().optional(),
+    /** false lets a request leave the parameter out or send NULL; it is then bound as NULL. */
+    required: z.boolean().default(true),
+  },
+  strictKeys,
+);
 
 const querySchema = z.strictObject({
   sql: z.string().trim().min(1, "sql must contain the approved statement"),

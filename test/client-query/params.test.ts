@@ -8,8 +8,8 @@ const QUERY: ApprovedQuery = {
   sql: "SELECT :ratio * :count AS scaled",
   sqlSha256: "0".repeat(64),
   params: [
-    { name: "ratio", type: "real" },
-    { name: "count", type: "integer" },
+    { name: "ratio", type: "real", required: true },
+    { name: "count", type: "integer", required: true },
   ],
   maxRows: 10,
 };
@@ -27,7 +27,28 @@ function paramsError(params: Record<string, Value>): { code: string; message: st
   assert.fail("the parameters were accepted");
 }
 
+const OPTIONAL: ApprovedQuery = { ...QUERY, id: "optional_count", params: [{ name: "count", type: "integer", required: false }] };
+
 describe("query parameters", () => {
+  it("optional parameter left out binds NULL", () => {
+    assert.deepEqual(validateParams(OPTIONAL, {}), [{ name: "count", value: { nullValue: true } }]);
+  });
+
+  it("optional parameter takes NULL", () => {
+    assert.deepEqual(validateParams(OPTIONAL, { count: { nullValue: true } }), [{ name: "count", value: { nullValue: true } }]);
+  });
+
+  it("optional parameter still checks its type", () => {
+    assert.throws(() => validateParams(OPTIONAL, { count: { stringValue: "3" } }), /parameter count must be of type integer/);
+  });
+
+  it("required parameter rejects NULL", () => {
+    const err = paramsError({ ratio: { nullValue: true }, count: { intValue: 3n } });
+
+    assert.equal(err.code, "ERR_QUERY_PARAMS_INVALID");
+    assert.match(err.message, /parameter ratio must not be NULL; .*set required: false there to allow NULL/);
+  });
+
   it("real takes a double", () => {
     assert.deepEqual(validatedRatio({ doubleValue: 1.5 }), { doubleValue: 1.5 });
   });

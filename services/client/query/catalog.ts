@@ -12,7 +12,7 @@ export interface ApprovedQuery {
   /** `sqlSha256(sql)`, compared with the hash in each request. */
   sqlSha256: string;
   /** Declared parameters in the order of the configuration file. */
-  params: Array<{ name: string; type: ParamType }>;
+  params: Array<{ name: string; type: ParamType; required: boolean }>;
   /** Row cap of this query: its own `max_rows`, else the dataset's. */
   maxRows: number;
 }
@@ -34,7 +34,7 @@ export function buildLocalCatalog(config: ClientConfig): Map<string, LocalDatase
         id,
         sql: query.sql,
         sqlSha256: sqlSha256(query.sql),
-        params: Object.entries(query.params).map(([paramName, param]) => ({ name: paramName, type: param.type })),
+        params: Object.entries(query.params).map(([paramName, param]) => ({ name: paramName, type: param.type, required: param.required })),
         maxRows: query.max_rows ?? dataset.max_rows,
       });
     }

@@ -6,9 +6,10 @@ import type { ApprovedQuery } from "./catalog.js";
 
 /**
  * Checks request parameters against a query's declarations and returns
- * them in declared order. Every declared parameter is required, and no
- * other name is accepted. Each value must set exactly the field of its
- * declared type (NULL is not accepted). A real parameter also takes an
+ * them in declared order. No undeclared name is accepted. A parameter
+ * declared `required: false` may be left out or sent as NULL and is then
+ * bound as NULL; every other parameter must be present and set exactly the
+ * field of its declared type. A real parameter also takes an
  * integer up to ±2^53, returned as a double. Errors name the parameter,
  * never its value.
  */
@@ -17,10 +18,12 @@ export function validateParams(query: ApprovedQuery, params: Readonly<Record<str
   for (const name of Object.keys(params).sort()) {
     if (!declared.has(name)) throw invalidParams(query, name, `is not a parameter of query ${query.id}; it takes ${describeParams(query)}`);
   }
-  return query.params.map(({ name, type }) => {
+  return query.params.map(({ name, type, required }) => {
     const value = params[name];
+    if (!required && (value === undefined || (value.nullValue === true && setFields(value).length === 1))) return { name, value: { nullValue: true } };
     if (value === undefined) throw invalidParams(query, name, `is missing; query ${query.id} takes ${describeParams(query)}`);
     const kinds = setFields(value);
+    if (kinds.length === 1 && kinds[0] === "nullValue") throw invalidParams(query, name, `must not be NULL; the client configuration requires it (set required: false there to allow NULL)`);
     if (kinds.length !== 1) throw invalidParams(query, name, `must set exactly one Value field, found ${kinds.length}`);
     if (type === "real" && value.intValue !== undefined) return { name, value: { doubleValue: exactDouble(query, name, value.intValue) } };
     if (kinds[0] !== FIELD_OF_TYPE[type]) throw invalidParams(query, name, `must be of type ${type} (Value.${FIELD_OF_TYPE[type]}), found Value.${kinds[0]}`);
