@@ -106,6 +106,18 @@ describe("SQLite executor rows", () => {
     assert.equal(rows.length, sentRows);
   });
 
+  it("cap error keeps the child process", async () => {
+    await collect(executor, { sql: ALL_SQL });
+    const started = executor.processesStarted;
+
+    const capped = await collect(executor, { sql: ALL_SQL, maxRows: 1 });
+    const next = await collect(executor, { sql: ALL_SQL });
+
+    assert.equal(errorCodeOf(capped.error), "ERR_QUERY_ROW_CAP");
+    assert.equal(next.rows.length, ROW_COUNT);
+    assert.equal(executor.processesStarted, started);
+  });
+
   it("result at the caps succeeds", async () => {
     const maxBytes = encodedLengths.reduce((sum, length) => sum + length, 0);
     const { rows, error } = await collect(executor, { sql: ALL_SQL, maxRows: ROW_COUNT, maxBytes });

@@ -42,6 +42,7 @@ export class SqliteExecutor implements DatasetExecutor {
   private readonly all = new Set<SqliteChild>();
   private readonly waiting: Array<(child: SqliteChild) => void> = [];
   private closed = false;
+  private started = 0;
 
   /** `path` is the absolute path of the database file. */
   constructor(private readonly path: string) {}
@@ -89,7 +90,13 @@ export class SqliteExecutor implements DatasetExecutor {
     return new Promise((resolve) => this.waiting.push(resolve));
   }
 
+  /** Child processes started so far, including replacements of killed ones. */
+  get processesStarted(): number {
+    return this.started;
+  }
+
   private spawn(): SqliteChild {
+    this.started += 1;
     const child = new SqliteChild(this.path);
     this.all.add(child);
     return child;
@@ -174,7 +181,7 @@ class SqliteChild {
         chain = chain
           .then(async () => {
             if (settled) return;
-            await this.handle(event, message, sink, (result) => finish({ result }));
+            await this.handle(event, message, sink, (outcome) => finish(outcome));
           })
           .catch((err: unknown) => {
             if (settled) return;
@@ -202,7 +209,15 @@ class SqliteChild {
     });
   }
 
-  private async handle(event: SqliteChildEvent, message: StatementMessage, sink: ResultSink, done: (result: ExecutionResult) => void): Promise<void> {
+  /**
+   * Handles one event of the running statement. `done` ends the run with the
+   * child's result or with a row or byte cap error; the child has then
+   * finished a read-only statement and is reused. Any other error the child
+   * reports is thrown, and the child is killed: preparing a rejected
+   * statement can already change the connection (`PRAGMA query_only = OFF`
+   * does).
+   */
+  private async handle(event: SqliteChildEvent, message: StatementMessage, sink: ResultSink, done: (outcome: { result: ExecutionResult } | { error: EwiiError }) => void): Promise<void> {
     switch (event.type) {
       case "columns":
         await sink.columns(event.names, event.types);
@@ -212,9 +227,13 @@ class SqliteChild {
         this.send({ type: "ack" });
         return;
       case "done":
-        done({ rowCount: event.rowCount, byteCount: event.byteCount });
+        done({ result: { rowCount: event.rowCount, byteCount: event.byteCount } });
         return;
       case "error":
+        if (event.code === "ERR_QUERY_ROW_CAP" || event.code === "ERR_QUERY_BYTE_CAP") {
+          done({ error: childError(event, message) });
+          return;
+        }
         throw childError(event, message);
       case "ready":
         return;
