@@ -211,11 +211,12 @@ class SqliteChild {
 
   /**
    * Handles one event of the running statement. `done` ends the run with the
-   * child's result or with a row or byte cap error; the child has then
-   * finished a read-only statement and is reused. Any other error the child
-   * reports is thrown, and the child is killed: preparing a rejected
-   * statement can already change the connection (`PRAGMA query_only = OFF`
-   * does).
+   * child's result or with a row or byte cap error, after which the child is
+   * reused because it finished a read-only statement.
+   *
+   * Any other error the child reports is thrown, so the child is killed.
+   * Preparing a rejected statement can already change the connection, as
+   * `PRAGMA query_only = OFF` does.
    */
   private async handle(event: SqliteChildEvent, message: StatementMessage, sink: ResultSink, done: (outcome: { result: ExecutionResult } | { error: EwiiError }) => void): Promise<void> {
     switch (event.type) {
