@@ -3,7 +3,7 @@ import Cursor from "pg-cursor";
 import { status } from "@grpc/grpc-js";
 import { Row } from "../../../gen/ewii/tunnel/v1/tunnel.js";
 import { EwiiError, isEwiiError } from "../../core/errors.js";
-import { readQueryProblem } from "../config.js";
+import { readQueryProblem } from "../../core/sql/read-query.js";
 import { CapCounter, EXECUTOR_BATCH_ROWS, cancelledError, queryFailedError, timeoutError } from "./executor.js";
 import type { DatasetExecutor, ExecutionRequest, ExecutionResult, ResultSink } from "./executor.js";
 import { toPositional } from "../../core/sql/placeholders.js";

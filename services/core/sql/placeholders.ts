@@ -48,6 +48,10 @@ const DOLLAR_TAG = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/;
  * naming the construct when a literal, identifier or comment is not
  * closed, because a scan of such text cannot be trusted.
  */
+// NOTE: block comments are not nested here, as in SQLite. PostgreSQL nests
+// them, so `:x` in `/* /* */ :x */` counts as a placeholder there too. The
+// loaders reject it when undeclared; a declared one is rewritten inside the
+// comment, which PostgreSQL ignores. read-query.ts does nest them.
 function scanCode(sql: string, visit: (index: number) => number): void {
   let i = 0;
   while (i < sql.length) {
