@@ -295,8 +295,8 @@ describe("audit service over mTLS", () => {
 
 /**
  * Starts an AuditService on loopback whose append streams never respond.
- * It stands in for a hung audit service, because the real one cannot be
- * made to stall on demand.
+ * It replaces a hung audit service, because the real one cannot be made to
+ * stall on demand.
  */
 async function startSilentAuditServer(): Promise<{ address: string; close: () => void }> {
   const server = new Server();

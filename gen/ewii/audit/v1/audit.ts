@@ -129,7 +129,7 @@ export interface AppendStreamRequest {
 }
 
 export interface AppendStreamResponse {
-  /** The `batch_id` of the request this answers. */
+  /** The `batch_id` of the request that this response acknowledges. */
   batchId: bigint;
   /** Sequences assigned, in request order. Empty when `error_code` is set. */
   sequences: bigint[];
@@ -139,7 +139,7 @@ export interface AppendStreamResponse {
    * affected.
    */
   errorCode: string;
-  /** Why the batch was not stored and what to do; set with `error_code`. */
+  /** Reason the batch was not stored, with the fix. Set with `error_code`. */
   errorMessage: string;
 }
 

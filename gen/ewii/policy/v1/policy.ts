@@ -133,7 +133,7 @@ export interface EvaluateResponse {
   /** Required when allowed. Row cap that applies. */
   maxRows: number;
   /**
-   * Set when the request itself is invalid, whatever the rules say:
+   * Set when the request itself is invalid, before any rule is consulted:
    * ERR_CATALOG_QUERY_UNKNOWN (no such dataset or query in the catalog),
    * ERR_PARAMS_INVALID (a parameter is undeclared, missing, of the wrong
    * type or outside the catalog's constraints) or ERR_REQUEST_INVALID (the
